@@ -1,0 +1,28 @@
+//! `uwl-ledger`: the ledger's rules as plain functions, with no I/O.
+//!
+//! Everything a node must agree on with every other node lives here: the
+//! transaction pair and its identity, blocks and their canonical hash, the
+//! genesis file and node keys, block and fork validation, fork choice,
+//! leader rotation, and the reconciliation of pending pairs after a chain
+//! replacement. Storage (`uwl-store`) and the services call into these
+//! functions; nothing here touches a disk, a clock or a network except
+//! through the small traits [`ChainView`], [`ChainRead`] and [`Clock`].
+
+mod block;
+mod clock;
+mod fork;
+mod genesis;
+mod hash;
+pub mod memchain;
+mod reconcile;
+mod tx;
+mod validate;
+
+pub use block::{Block, TipInfo};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use fork::{current_leader, is_better, leader_index, plan_adoption, prefer, round, AdoptError, Plan};
+pub use genesis::{Genesis, GenesisError, NetworkParams, NodeKey, PublicKey, Validator};
+pub use hash::{canonical_json, Hash32, Signature64};
+pub use reconcile::{reconcile, OrphanedPair, Reconciliation, Superseded};
+pub use tx::{receipt_id, result_hash, Identity, PairError, ReceiptId, RewardTx, TxPair, WorkReceiptTx};
+pub use validate::{check_block, check_fork, BlockError, ChainRead, ChainSlice, ChainView, ForkError, ForkView, Landed};
