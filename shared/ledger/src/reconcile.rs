@@ -69,3 +69,14 @@ pub fn reconcile(winning: &(impl ChainView + ?Sized), orphaned_blocks: &[Block],
     }
     out
 }
+
+/// Emitted by sync after it replaced its chain (from an outbox written in the
+/// same transaction as the replacement, so the process dying right after the
+/// commit cannot lose it). The miner reconciles its pending from it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainReplaced {
+    pub old_tip: crate::TipInfo,
+    pub new_tip: crate::TipInfo,
+    pub fork_point: crate::TipInfo,
+    pub orphaned: Vec<Block>,
+}

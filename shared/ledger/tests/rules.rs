@@ -1,9 +1,7 @@
 //! One test per validation rule (accepting and rejecting), fork choice,
 //! leader rotation, adoption planning and reconciliation.
 
-mod common;
-
-use common::{pair, Net, T0};
+use uwl_ledger::testkit::{pair, Net, T0};
 use std::collections::HashSet;
 use uwl_ledger::memchain::MemChain;
 use uwl_ledger::{

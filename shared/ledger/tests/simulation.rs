@@ -9,9 +9,7 @@
 //! After all chains are exchanged: one tip everywhere; after the leftovers
 //! are mined: empty pendings and every acknowledged identity rewarded once.
 
-mod common;
-
-use common::{pair, Net, T0};
+use uwl_ledger::testkit::{pair, Net, T0};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, HashSet};
 use uwl_ledger::memchain::MemChain;

@@ -1,0 +1,331 @@
+//! The chain store: owned by a node's sync process.
+
+use crate::db::{self, decode, encode, hash_from_sql, to_i64};
+use crate::{Result, StoreError};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use uwl_ledger::{Block, ChainReplaced, ChainSlice, Genesis, Identity, Landed, ReceiptId, TipInfo};
+
+pub const CHAIN_SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE blocks (
+    idx             INTEGER PRIMARY KEY,
+    hash            TEXT NOT NULL UNIQUE,
+    prev_hash       TEXT NOT NULL,
+    timestamp       INTEGER NOT NULL,
+    creator_node_id TEXT NOT NULL,
+    tx_count        INTEGER NOT NULL,
+    body            TEXT NOT NULL
+);
+CREATE TABLE identities (
+    client_id   TEXT NOT NULL,
+    contract_id TEXT NOT NULL,
+    receipt_id  TEXT NOT NULL,
+    block_idx   INTEGER NOT NULL,
+    amount      INTEGER NOT NULL,
+    PRIMARY KEY (client_id, contract_id)
+) WITHOUT ROWID;
+CREATE INDEX identities_receipt ON identities (receipt_id);
+CREATE INDEX identities_block ON identities (block_idx);
+CREATE TABLE balances (
+    client_id TEXT PRIMARY KEY,
+    balance   INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE orphaned_blocks (
+    hash            TEXT PRIMARY KEY,
+    idx             INTEGER NOT NULL,
+    creator_node_id TEXT NOT NULL,
+    body            TEXT NOT NULL,
+    orphaned_at_ms  INTEGER NOT NULL,
+    replaced_by     TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE outbox (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind       TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+";
+
+const TIP_SQL: &str = "SELECT body FROM blocks WHERE idx = (SELECT max(idx) FROM blocks)";
+const BLOCK_SQL: &str = "SELECT body FROM blocks WHERE idx = ?1";
+const BALANCE_SQL: &str = "SELECT balance FROM balances WHERE client_id = ?1";
+const LANDED_SQL: &str = "SELECT block_idx, receipt_id FROM identities WHERE client_id = ?1 AND contract_id = ?2";
+const RECEIPT_SQL: &str = "SELECT client_id, contract_id, block_idx FROM identities WHERE receipt_id = ?1";
+
+/// The result of [`ChainStore::apply`].
+#[derive(Debug, Default)]
+pub struct Replaced {
+    /// Blocks that left the chain (empty for a plain extension).
+    pub orphaned: Vec<Block>,
+    /// The chain-replaced event written to the outbox, with its sequence.
+    pub event: Option<(u64, ChainReplaced)>,
+}
+
+/// A node's chain. Not `Sync`: its owner serialises access.
+#[derive(Debug)]
+pub struct ChainStore {
+    conn: Connection,
+    tip: Block,
+    blocks_read: AtomicU64,
+}
+
+impl ChainStore {
+    /// Opens (or creates, with block 0 from `genesis`) the chain at `path`.
+    /// Reads one block, the tip, whatever the chain's length.
+    pub fn open(path: &Path, genesis: &Genesis) -> Result<Self> {
+        let mut conn = db::open(path, SCHEMA, CHAIN_SCHEMA_VERSION)?;
+        let g0 = Block::genesis(genesis);
+        let stored: Option<String> =
+            conn.query_row("SELECT hash FROM blocks WHERE idx = 0", [], |r| r.get(0)).optional()?;
+        match stored {
+            None => {
+                let tx = conn.transaction()?;
+                insert_block(&tx, &g0)?;
+                tx.commit()?;
+            }
+            Some(h) => {
+                let stored = hash_from_sql(h)?;
+                if stored != g0.hash {
+                    return Err(StoreError::GenesisMismatch { stored, expected: g0.hash });
+                }
+            }
+        }
+        let mut store = Self { conn, tip: g0, blocks_read: AtomicU64::new(0) };
+        let tip: String = store.conn.query_row(TIP_SQL, [], |r| r.get(0))?;
+        store.tip = store.decode_block(&tip)?;
+        Ok(store)
+    }
+
+    fn decode_block(&self, body: &str) -> Result<Block> {
+        decode_counted(&self.blocks_read, body)
+    }
+
+    /// How many blocks this handle has decoded from disk since it was opened.
+    pub fn blocks_read(&self) -> u64 {
+        self.blocks_read.load(Ordering::Relaxed)
+    }
+
+    pub fn tip(&self) -> &Block {
+        &self.tip
+    }
+
+    pub fn block(&self, index: u64) -> Result<Option<Block>> {
+        let body: Option<String> =
+            self.conn.prepare_cached(BLOCK_SQL)?.query_row([to_i64(index)?], |r| r.get(0)).optional()?;
+        body.map(|b| self.decode_block(&b)).transpose()
+    }
+
+    /// Up to `limit` blocks from index `from` on.
+    pub fn blocks(&self, from: u64, limit: u64) -> Result<Vec<Block>> {
+        let mut stmt = self.conn.prepare_cached("SELECT body FROM blocks WHERE idx >= ?1 ORDER BY idx LIMIT ?2")?;
+        let bodies = stmt
+            .query_map([to_i64(from)?, to_i64(limit)?], |r| r.get::<_, String>(0))?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        bodies.iter().map(|b| self.decode_block(b)).collect()
+    }
+
+    /// Confirmed balance of `client_id` (0 if it was never paid).
+    pub fn balance(&self, client_id: &str) -> Result<u64> {
+        let b: Option<i64> = self.conn.prepare_cached(BALANCE_SQL)?.query_row([client_id], |r| r.get(0)).optional()?;
+        Ok(b.unwrap_or(0).max(0) as u64)
+    }
+
+    /// Where `id` landed in this chain.
+    pub fn landed(&self, id: &Identity) -> Result<Option<Landed>> {
+        let row: Option<(i64, String)> = self
+            .conn
+            .prepare_cached(LANDED_SQL)?
+            .query_row([&id.client_id, &id.contract_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        row.map(|(idx, rid)| Ok(Landed { block_index: idx as u64, receipt_id: hash_from_sql(rid)? })).transpose()
+    }
+
+    /// [`Self::landed`] for many identities; absent ones are left out.
+    pub fn landed_many<'a>(&self, ids: impl IntoIterator<Item = &'a Identity>) -> Result<HashMap<Identity, Landed>> {
+        let mut out = HashMap::new();
+        for id in ids {
+            if let Some(l) = self.landed(id)? {
+                out.insert(id.clone(), l);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The identity and landing of a receipt that is in the chain.
+    pub fn receipt(&self, receipt_id: &ReceiptId) -> Result<Option<(Identity, Landed)>> {
+        let row: Option<(String, String, i64)> = self
+            .conn
+            .prepare_cached(RECEIPT_SQL)?
+            .query_row([receipt_id.to_hex()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        Ok(row.map(|(client_id, contract_id, idx)| {
+            (Identity { client_id, contract_id }, Landed { block_index: idx as u64, receipt_id: *receipt_id })
+        }))
+    }
+
+    /// What [`uwl_ledger::plan_adoption`] needs to judge `incoming`: the tip,
+    /// our blocks over the incoming range and its parent, and where the
+    /// incoming identities already landed. Cost is that of `incoming`.
+    pub fn slice_for(&self, incoming: &[Block]) -> Result<ChainSlice> {
+        let mut blocks = std::collections::BTreeMap::new();
+        if let (Some(first), Some(last)) = (incoming.first(), incoming.last()) {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT idx, hash, timestamp FROM blocks WHERE idx BETWEEN ?1 AND ?2")?;
+            let rows = stmt.query_map([to_i64(first.index.saturating_sub(1))?, to_i64(last.index)?], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+            })?;
+            for row in rows {
+                let (idx, hash, ts) = row?;
+                let t = TipInfo { index: idx as u64, timestamp: ts as u64, hash: hash_from_sql(hash)? };
+                blocks.insert(t.index, t);
+            }
+        }
+        let ids: Vec<Identity> = incoming.iter().flat_map(|b| &b.transactions).map(|p| p.identity()).collect();
+        Ok(ChainSlice { tip: self.tip.tip_info(), blocks, landed: self.landed_many(&ids)? })
+    }
+
+    /// Makes `blocks` follow the block at `fork_point`, orphaning whatever
+    /// followed it: a plain extension when `fork_point` is the tip, a chain
+    /// replacement otherwise. One transaction: on any error nothing changes.
+    /// Blocks must have been validated ([`uwl_ledger::check_fork`]); the store
+    /// itself enforces linkage and identity uniqueness, and names the
+    /// identities already in the chain so a miner can drop them.
+    pub fn apply(&mut self, fork_point: u64, blocks: &[Block], now_ms: u64) -> Result<Replaced> {
+        let old_tip = self.tip.tip_info();
+        if fork_point > old_tip.index {
+            return Err(StoreError::ForkPointAboveTip { fork_point, tip: old_tip.index });
+        }
+        let Some(new_tip) = blocks.last().map(Block::tip_info) else { return Ok(Replaced::default()) };
+        let fp = to_i64(fork_point)?;
+        let tx = self.conn.transaction()?;
+        let (hash, ts): (String, i64) =
+            tx.query_row("SELECT hash, timestamp FROM blocks WHERE idx = ?1", [fp], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let fork_tip = TipInfo { index: fork_point, timestamp: ts as u64, hash: hash_from_sql(hash)? };
+
+        // Orphan what follows the fork point: read (depth blocks), undo, archive.
+        let bodies = tx
+            .prepare("SELECT body FROM blocks WHERE idx > ?1 ORDER BY idx")?
+            .query_map([fp], |r| r.get::<_, String>(0))?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let orphaned = bodies.iter().map(|b| decode_counted(&self.blocks_read, b)).collect::<Result<Vec<Block>>>()?;
+        for pair in orphaned.iter().flat_map(|b| &b.transactions) {
+            tx.prepare_cached("UPDATE balances SET balance = balance - ?1 WHERE client_id = ?2")?
+                .execute(params![to_i64(pair.amount())?, pair.client_id()])?;
+        }
+        for (b, body) in orphaned.iter().zip(&bodies) {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO orphaned_blocks (hash, idx, creator_node_id, body, orphaned_at_ms, replaced_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![b.hash.to_hex(), to_i64(b.index)?, b.creator_node_id, body, to_i64(now_ms)?, new_tip.hash.to_hex()])?;
+        }
+        tx.execute("DELETE FROM identities WHERE block_idx > ?1", [fp])?;
+        tx.execute("DELETE FROM blocks WHERE idx > ?1", [fp])?;
+
+        // Refuse identities the resulting chain would hold twice, naming them.
+        let mut seen = HashSet::new();
+        let mut dups = Vec::new();
+        for pair in blocks.iter().flat_map(|b| &b.transactions) {
+            let id = pair.identity();
+            let exists = tx
+                .prepare_cached("SELECT 1 FROM identities WHERE client_id = ?1 AND contract_id = ?2")?
+                .exists([&id.client_id, &id.contract_id])?;
+            if exists || !seen.insert(id.clone()) {
+                dups.push(id);
+            }
+        }
+        if !dups.is_empty() {
+            return Err(StoreError::DuplicateIdentities(dups));
+        }
+
+        let mut parent = fork_tip;
+        for b in blocks {
+            if b.index != parent.index + 1 || b.prev_hash != parent.hash {
+                return Err(StoreError::BadLink { index: b.index, parent: parent.index });
+            }
+            insert_block(&tx, b)?;
+            parent = b.tip_info();
+        }
+
+        let event = if orphaned.is_empty() {
+            None
+        } else {
+            let ev = ChainReplaced { old_tip, new_tip, fork_point: fork_tip, orphaned: orphaned.clone() };
+            tx.execute(
+                "INSERT INTO outbox (kind, body, created_ms) VALUES ('chain_replaced', ?1, ?2)",
+                params![encode(&ev), to_i64(now_ms)?],
+            )?;
+            Some((tx.last_insert_rowid() as u64, ev))
+        };
+        tx.commit()?;
+        self.tip = blocks[blocks.len() - 1].clone();
+        Ok(Replaced { orphaned, event })
+    }
+
+    /// Chain-replaced events after `after_seq`, oldest first.
+    pub fn events_after(&self, after_seq: u64, limit: u64) -> Result<Vec<(u64, ChainReplaced)>> {
+        let mut stmt = self.conn.prepare_cached("SELECT seq, body FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+        let rows = stmt
+            .query_map([to_i64(after_seq)?, to_i64(limit)?], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        rows.into_iter().map(|(seq, body)| Ok((seq as u64, decode(&body)?))).collect()
+    }
+
+    /// Drops delivered events up to and including `seq`.
+    pub fn delete_events_through(&self, seq: u64) -> Result<usize> {
+        Ok(self.conn.execute("DELETE FROM outbox WHERE seq <= ?1", [to_i64(seq)?])?)
+    }
+
+    /// Number of blocks ever orphaned on this node (kept for audit).
+    pub fn orphaned_block_count(&self) -> Result<u64> {
+        Ok(self.conn.query_row("SELECT count(*) FROM orphaned_blocks", [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    /// `EXPLAIN QUERY PLAN` of every point look-up the store serves, so tests
+    /// can hold them to indexes.
+    pub fn query_plans(&self) -> Result<Vec<(&'static str, String)>> {
+        [TIP_SQL, BLOCK_SQL, BALANCE_SQL, LANDED_SQL, RECEIPT_SQL]
+            .into_iter()
+            .map(|sql| Ok((sql, db::query_plan(&self.conn, sql)?)))
+            .collect()
+    }
+}
+
+fn decode_counted(counter: &AtomicU64, body: &str) -> Result<Block> {
+    counter.fetch_add(1, Ordering::Relaxed);
+    decode(body)
+}
+
+fn insert_block(tx: &Transaction<'_>, b: &Block) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO blocks (idx, hash, prev_hash, timestamp, creator_node_id, tx_count, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        to_i64(b.index)?,
+        b.hash.to_hex(),
+        b.prev_hash.to_hex(),
+        to_i64(b.timestamp)?,
+        b.creator_node_id,
+        b.transactions.len() as i64,
+        encode(b)
+    ])?;
+    for p in &b.transactions {
+        let amount = to_i64(p.amount())?;
+        tx.prepare_cached(
+            "INSERT INTO identities (client_id, contract_id, receipt_id, block_idx, amount) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![p.reward_tx.client_id, p.reward_tx.contract_id, p.receipt_id().to_hex(), to_i64(b.index)?, amount])?;
+        tx.prepare_cached(
+            "INSERT INTO balances (client_id, balance) VALUES (?1, ?2)
+             ON CONFLICT(client_id) DO UPDATE SET balance = balance + excluded.balance",
+        )?
+        .execute(params![p.client_id(), amount])?;
+    }
+    Ok(())
+}

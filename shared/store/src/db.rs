@@ -1,0 +1,68 @@
+//! Connection set-up shared by both stores.
+
+use crate::{Result, StoreError};
+use rusqlite::{Connection, OptionalExtension};
+use std::path::Path;
+
+/// Opens `path` with the durability settings every store uses and creates
+/// or checks its schema.
+pub(crate) fn open(path: &Path, schema: &str, version: i64) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;")?;
+    match get_meta(&conn, "schema_version")? {
+        None => {
+            conn.execute_batch(&format!("BEGIN; {schema} COMMIT;"))?;
+            set_meta(&conn, "schema_version", &version.to_string())?;
+        }
+        Some(v) => {
+            let found: i64 = v.parse().map_err(|_| StoreError::Corrupt(format!("schema_version {v:?}")))?;
+            if found != version {
+                return Err(StoreError::SchemaVersion { found, supported: version });
+            }
+        }
+    }
+    Ok(conn)
+}
+
+pub(crate) fn get_meta(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
+}
+
+pub(crate) fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn to_i64(v: u64) -> Result<i64> {
+    i64::try_from(v).map_err(|_| StoreError::Overflow(v))
+}
+
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn encode<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+pub(crate) fn hash_from_sql(text: String) -> Result<uwl_ledger::Hash32> {
+    uwl_ledger::Hash32::from_hex(&text).map_err(|e| StoreError::Corrupt(format!("hash {text:?}: {e}")))
+}
+
+/// `EXPLAIN QUERY PLAN` details of `sql` (for tests that keep look-ups indexed).
+pub(crate) fn query_plan(conn: &Connection, sql: &str) -> Result<String> {
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+    let n = stmt.parameter_count();
+    let params: Vec<&dyn rusqlite::ToSql> = (0..n).map(|_| &"" as &dyn rusqlite::ToSql).collect();
+    let rows = stmt.query_map(params.as_slice(), |r| r.get::<_, String>(3))?;
+    Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?.join("; "))
+}

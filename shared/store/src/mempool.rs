@@ -1,0 +1,272 @@
+//! The mempool store: owned by a node's miner process.
+
+use crate::db::{self, decode, encode, to_i64};
+use crate::Result;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use uwl_ledger::{Identity, ReceiptId, Reconciliation, TipInfo, TxPair};
+
+pub const MEMPOOL_SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE pending (
+    client_id   TEXT NOT NULL,
+    contract_id TEXT NOT NULL,
+    receipt_id  TEXT NOT NULL,
+    pair        TEXT NOT NULL,
+    origin      TEXT NOT NULL,
+    received_ms INTEGER NOT NULL,
+    PRIMARY KEY (client_id, contract_id)
+) WITHOUT ROWID;
+CREATE INDEX pending_receipt ON pending (receipt_id);
+CREATE INDEX pending_received ON pending (received_ms);
+CREATE TABLE orphaned (
+    receipt_id   TEXT PRIMARY KEY,
+    client_id    TEXT NOT NULL,
+    pair         TEXT NOT NULL,
+    block_index  INTEGER NOT NULL,
+    block_hash   TEXT NOT NULL,
+    orphaned_ms  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX orphaned_client ON orphaned (client_id);
+CREATE TABLE superseded (
+    receipt_id TEXT PRIMARY KEY,
+    client_id  TEXT NOT NULL,
+    pair       TEXT NOT NULL,
+    by_receipt TEXT NOT NULL,
+    at_ms      INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX superseded_client ON superseded (client_id);
+";
+
+/// How a pair reached this mempool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// Submitted to this node's miner by its own ingest.
+    Local,
+    /// Forwarded by another node's ingest to us as leader.
+    Forwarded,
+    /// Copied from a peer miner (replication, anti-entropy).
+    Replicated,
+    /// Back from one of our orphaned blocks.
+    Requeued,
+}
+
+impl Origin {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Forwarded => "forwarded",
+            Self::Replicated => "replicated",
+            Self::Requeued => "requeued",
+        }
+    }
+}
+
+/// The outcome of offering a pair to the mempool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Insert {
+    Added,
+    /// The same pair (same receipt) is already pending.
+    AlreadyPending,
+    /// The identity is pending with a different result.
+    Conflict { existing: ReceiptId },
+}
+
+/// A pair of this node's mempool that was in an orphaned block (seed 4b).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrphanRecord {
+    pub pair: TxPair,
+    pub block_index: u64,
+    pub block_hash: uwl_ledger::Hash32,
+    pub orphaned_ms: u64,
+}
+
+/// A node's pending pairs and its records of orphaned and superseded ones.
+#[derive(Debug)]
+pub struct Mempool {
+    conn: Connection,
+}
+
+impl Mempool {
+    pub fn open(path: &Path) -> Result<Self> {
+        Ok(Self { conn: db::open(path, SCHEMA, MEMPOOL_SCHEMA_VERSION)? })
+    }
+
+    /// Offers one pair; durable when this returns.
+    pub fn insert(&mut self, pair: &TxPair, origin: Origin, now_ms: u64) -> Result<Insert> {
+        Ok(self.insert_many(std::slice::from_ref(pair), origin, now_ms)?[0])
+    }
+
+    /// Offers many pairs in one transaction (one fsync: group commit).
+    pub fn insert_many(&mut self, pairs: &[TxPair], origin: Origin, now_ms: u64) -> Result<Vec<Insert>> {
+        let tx = self.conn.transaction()?;
+        let out = pairs.iter().map(|p| insert_pair(&tx, p, origin, now_ms)).collect::<Result<Vec<_>>>()?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    pub fn get(&self, id: &Identity) -> Result<Option<TxPair>> {
+        let row: Option<String> = self
+            .conn
+            .prepare_cached("SELECT pair FROM pending WHERE client_id = ?1 AND contract_id = ?2")?
+            .query_row([&id.client_id, &id.contract_id], |r| r.get(0))
+            .optional()?;
+        row.map(|p| decode(&p)).transpose()
+    }
+
+    pub fn by_receipt(&self, receipt_id: &ReceiptId) -> Result<Option<TxPair>> {
+        let row: Option<String> = self
+            .conn
+            .prepare_cached("SELECT pair FROM pending WHERE receipt_id = ?1")?
+            .query_row([receipt_id.to_hex()], |r| r.get(0))
+            .optional()?;
+        row.map(|p| decode(&p)).transpose()
+    }
+
+    /// Up to `limit` pending pairs, oldest first.
+    pub fn pending(&self, limit: u64) -> Result<Vec<TxPair>> {
+        self.pairs("SELECT pair FROM pending ORDER BY received_ms, client_id, contract_id LIMIT ?1", [to_i64(limit)?])
+    }
+
+    pub fn pending_for_client(&self, client_id: &str) -> Result<Vec<TxPair>> {
+        self.pairs("SELECT pair FROM pending WHERE client_id = ?1 ORDER BY received_ms", [client_id])
+    }
+
+    fn pairs<P: rusqlite::Params>(&self, sql: &str, p: P) -> Result<Vec<TxPair>> {
+        let rows = self
+            .conn
+            .prepare_cached(sql)?
+            .query_map(p, |r| r.get::<_, String>(0))?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        rows.iter().map(|p| decode(p)).collect()
+    }
+
+    pub fn len(&self) -> Result<u64> {
+        Ok(self.conn.query_row("SELECT count(*) FROM pending", [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// When the oldest pending pair arrived, if any is pending.
+    pub fn oldest_received_ms(&self) -> Result<Option<u64>> {
+        let v: Option<i64> = self.conn.query_row("SELECT min(received_ms) FROM pending", [], |r| r.get(0))?;
+        Ok(v.map(|v| v as u64))
+    }
+
+    /// Drops pairs (they landed in the chain, or sync named them as duplicates).
+    pub fn remove(&mut self, ids: &[Identity]) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let n = remove_ids(&tx, ids)?;
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// Applies a reconciliation in one transaction and remembers `tip` as the
+    /// last tip reconciled against. Applying the same one twice is harmless.
+    pub fn apply_reconciliation(&mut self, r: &Reconciliation, tip: &TipInfo, now_ms: u64) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        remove_ids(&tx, &r.remove)?;
+        for p in &r.requeue {
+            insert_pair(&tx, p, Origin::Requeued, now_ms)?;
+        }
+        for o in &r.orphaned {
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO orphaned (receipt_id, client_id, pair, block_index, block_hash, orphaned_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                o.pair.receipt_id().to_hex(),
+                o.pair.client_id(),
+                encode(&o.pair),
+                to_i64(o.block_index)?,
+                o.block_hash.to_hex(),
+                to_i64(now_ms)?
+            ])?;
+        }
+        for s in &r.superseded {
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO superseded (receipt_id, client_id, pair, by_receipt, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![s.pair.receipt_id().to_hex(), s.pair.client_id(), encode(&s.pair), s.by.to_hex(), to_i64(now_ms)?])?;
+        }
+        db::set_meta(&tx, "reconciled_tip", &encode(tip))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The tip the last reconciliation was made against.
+    pub fn reconciled_tip(&self) -> Result<Option<TipInfo>> {
+        db::get_meta(&self.conn, "reconciled_tip")?.map(|t| decode(&t)).transpose()
+    }
+
+    /// This client's pairs that were in orphaned blocks of this node.
+    pub fn orphaned_for_client(&self, client_id: &str) -> Result<Vec<OrphanRecord>> {
+        let rows = self
+            .conn
+            .prepare_cached(
+                "SELECT pair, block_index, block_hash, orphaned_ms FROM orphaned WHERE client_id = ?1 ORDER BY orphaned_ms",
+            )?
+            .query_map([client_id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+            })?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(pair, idx, hash, ms)| {
+                Ok(OrphanRecord {
+                    pair: decode(&pair)?,
+                    block_index: idx as u64,
+                    block_hash: db::hash_from_sql(hash)?,
+                    orphaned_ms: ms as u64,
+                })
+            })
+            .collect()
+    }
+
+    /// The receipt that superseded `receipt_id`, if it lost to another result.
+    pub fn superseded_by(&self, receipt_id: &ReceiptId) -> Result<Option<ReceiptId>> {
+        let by: Option<String> = self
+            .conn
+            .prepare_cached("SELECT by_receipt FROM superseded WHERE receipt_id = ?1")?
+            .query_row([receipt_id.to_hex()], |r| r.get(0))
+            .optional()?;
+        by.map(db::hash_from_sql).transpose()
+    }
+}
+
+fn insert_pair(tx: &Transaction<'_>, p: &TxPair, origin: Origin, now_ms: u64) -> Result<Insert> {
+    let existing: Option<String> = tx
+        .prepare_cached("SELECT receipt_id FROM pending WHERE client_id = ?1 AND contract_id = ?2")?
+        .query_row([&p.reward_tx.client_id, &p.reward_tx.contract_id], |r| r.get(0))
+        .optional()?;
+    if let Some(r) = existing {
+        let existing = db::hash_from_sql(r)?;
+        return Ok(if existing == p.receipt_id() { Insert::AlreadyPending } else { Insert::Conflict { existing } });
+    }
+    tx.prepare_cached(
+        "INSERT INTO pending (client_id, contract_id, receipt_id, pair, origin, received_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        p.reward_tx.client_id,
+        p.reward_tx.contract_id,
+        p.receipt_id().to_hex(),
+        encode(p),
+        origin.as_str(),
+        to_i64(now_ms)?
+    ])?;
+    Ok(Insert::Added)
+}
+
+fn remove_ids(tx: &Transaction<'_>, ids: &[Identity]) -> Result<usize> {
+    let mut n = 0;
+    for id in ids {
+        n += tx
+            .prepare_cached("DELETE FROM pending WHERE client_id = ?1 AND contract_id = ?2")?
+            .execute([&id.client_id, &id.contract_id])?;
+    }
+    Ok(n)
+}

@@ -1,0 +1,73 @@
+//! Mempool store: idempotent inserts, conflicts, reconciliation applied
+//! durably and idempotently, per-client records.
+
+use uwl_ledger::testkit::{pair, Net, T0};
+use uwl_ledger::{reconcile, ForkView};
+use uwl_ledger::memchain::MemChain;
+use uwl_store::{Insert, Mempool, Origin};
+
+#[test]
+fn inserts_are_idempotent_and_conflicts_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = Mempool::open(&dir.path().join("mempool.sqlite")).unwrap();
+    let a = pair("alice", "c1", 0);
+    assert_eq!(m.insert(&a, Origin::Local, T0).unwrap(), Insert::Added);
+    assert_eq!(m.insert(&a, Origin::Replicated, T0 + 1).unwrap(), Insert::AlreadyPending);
+    let other = pair("alice", "c1", 1);
+    assert_eq!(m.insert(&other, Origin::Forwarded, T0).unwrap(), Insert::Conflict { existing: a.receipt_id() });
+    let batch = vec![pair("bob", "c1", 0), pair("bob", "c2", 0), a.clone()];
+    assert_eq!(m.insert_many(&batch, Origin::Forwarded, T0 + 2).unwrap(), vec![Insert::Added, Insert::Added, Insert::AlreadyPending]);
+    assert_eq!(m.len().unwrap(), 3);
+    assert_eq!(m.oldest_received_ms().unwrap(), Some(T0));
+    assert_eq!(m.pending(10).unwrap()[0], a);
+    assert_eq!(m.pending_for_client("bob").unwrap().len(), 2);
+    assert_eq!(m.get(&a.identity()).unwrap(), Some(a.clone()));
+    assert_eq!(m.by_receipt(&a.receipt_id()).unwrap(), Some(a.clone()));
+    assert_eq!(m.remove(&[a.identity()]).unwrap(), 1);
+    assert_eq!(m.get(&a.identity()).unwrap(), None);
+    // durable across reopen
+    drop(m);
+    let m = Mempool::open(&dir.path().join("mempool.sqlite")).unwrap();
+    assert_eq!(m.len().unwrap(), 2);
+}
+
+#[test]
+fn reconciliation_is_applied_durably_and_idempotently() {
+    let net = Net::new(2);
+    let g0 = net.block0();
+    let (x, y, z) = (pair("alice", "x", 0), pair("alice", "y", 0), pair("alice", "z", 0));
+    let y2 = pair("alice", "y", 1);
+    let ours = uwl_ledger::Block::mine(&g0.tip_info(), T0 + 5, &net.keys[0], vec![x.clone(), y.clone(), z.clone()]);
+    let w1 = uwl_ledger::Block::mine(&g0.tip_info(), T0 + 3, &net.keys[1], vec![x.clone(), y2.clone()]);
+    let w2 = uwl_ledger::Block::mine(&w1.tip_info(), T0 + 4, &net.keys[1], vec![pair("bob", "p", 0)]);
+    let mut chain = MemChain::new(&net.genesis);
+    chain.apply(0, vec![ours.clone()]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mempool.sqlite");
+    let mut m = Mempool::open(&path).unwrap();
+    m.insert(&pair("bob", "p", 0), Origin::Replicated, T0).unwrap();
+    m.insert(&pair("bob", "q", 0), Origin::Local, T0).unwrap();
+
+    let winning = ForkView::new(&chain, 0, &[w1.clone(), w2.clone()]);
+    let r = reconcile(&winning, &[ours.clone()], &m.pending(100).unwrap());
+    m.apply_reconciliation(&r, &w2.tip_info(), T0 + 10).unwrap();
+    let state = |m: &Mempool| {
+        let mut ids: Vec<_> = m.pending(100).unwrap().iter().map(|p| p.identity().contract_id).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(state(&m), vec!["q", "z"]);
+    assert_eq!(m.superseded_by(&y.receipt_id()).unwrap(), Some(y2.receipt_id()));
+    assert_eq!(m.orphaned_for_client("alice").unwrap().len(), 3);
+
+    // again, after a reopen: same state
+    drop(m);
+    let mut m = Mempool::open(&path).unwrap();
+    assert_eq!(m.reconciled_tip().unwrap(), Some(w2.tip_info()));
+    let again = reconcile(&winning, &[ours], &m.pending(100).unwrap());
+    m.apply_reconciliation(&again, &w2.tip_info(), T0 + 20).unwrap();
+    assert_eq!(state(&m), vec!["q", "z"]);
+    assert_eq!(m.orphaned_for_client("alice").unwrap().len(), 3);
+    assert_eq!(m.orphaned_for_client("alice").unwrap()[0].orphaned_ms, T0 + 10, "first record kept");
+}
