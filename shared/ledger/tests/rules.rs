@@ -187,12 +187,12 @@ fn adoption_handles_known_worse_unlinked_and_deferred_candidates() {
     assert_eq!(plan_adoption(&local, &[], &net.genesis, now), Err(AdoptError::Empty));
     // shorter fork: not better
     let p1 = child(&net, &g0, 1, 1, vec![pair("b", "c1", 0)]);
-    assert!(matches!(plan_adoption(&local, &[p1.clone()], &net.genesis, now), Ok(Plan::NotBetter { .. })));
+    assert!(matches!(plan_adoption(&local, std::slice::from_ref(&p1), &net.genesis, now), Ok(Plan::NotBetter { .. })));
     // a suffix whose parent we do not have: ask for earlier blocks
     let p2 = child(&net, &p1, 1, 1, vec![pair("b", "c2", 0)]);
     let p3 = child(&net, &p2, 1, 1, vec![pair("b", "c3", 0)]);
     assert_eq!(
-        plan_adoption(&local, &[p3.clone()], &net.genesis, now),
+        plan_adoption(&local, std::slice::from_ref(&p3), &net.genesis, now),
         Err(AdoptError::NoCommonAncestor { first_index: 3 })
     );
     assert_eq!(plan_adoption(&local, &[p1.clone(), p3.clone()], &net.genesis, now), Err(AdoptError::NotContiguous(3)));
@@ -205,8 +205,8 @@ fn adoption_handles_known_worse_unlinked_and_deferred_candidates() {
     // the same candidate with only its future block able to win: deferred, and accepted later
     let mut local3 = MemChain::new(&net.genesis);
     local3.apply(0, vec![p1.clone(), p2.clone(), p3.clone()]);
-    assert!(matches!(plan_adoption(&local3, &[p4.clone()], &net.genesis, now), Err(AdoptError::Deferred(_))));
-    assert!(matches!(plan_adoption(&local3, &[p4.clone()], &net.genesis, p4.timestamp), Ok(Plan::Adopt { .. })));
+    assert!(matches!(plan_adoption(&local3, std::slice::from_ref(&p4), &net.genesis, now), Err(AdoptError::Deferred(_))));
+    assert!(matches!(plan_adoption(&local3, std::slice::from_ref(&p4), &net.genesis, p4.timestamp), Ok(Plan::Adopt { .. })));
     // an invalid candidate is rejected
     let mut forged = p2.clone();
     forged.signature = Some(net.keys[0].sign(&forged.hash.0));
@@ -304,7 +304,7 @@ fn reconciliation_requeues_removes_and_supersedes() {
     local.apply(0, vec![o1.clone()]);
     let winning = ForkView::new(&local, 0, &[w1.clone(), w2.clone()]);
     let pending = vec![p.clone(), q.clone()];
-    let r = reconcile(&winning, &[o1.clone()], &pending);
+    let r = reconcile(&winning, std::slice::from_ref(&o1), &pending);
     assert_eq!(r.orphaned.len(), 3);
     assert_eq!(r.requeue, vec![z.clone()], "only the pair absent from the winner goes back");
     assert_eq!(r.remove, vec![p.identity()], "pending pairs now in the chain are dropped");

@@ -50,7 +50,7 @@ fn reconciliation_is_applied_durably_and_idempotently() {
     m.insert(&pair("bob", "q", 0), Origin::Local, T0).unwrap();
 
     let winning = ForkView::new(&chain, 0, &[w1.clone(), w2.clone()]);
-    let r = reconcile(&winning, &[ours.clone()], &m.pending(100).unwrap());
+    let r = reconcile(&winning, std::slice::from_ref(&ours), &m.pending(100).unwrap());
     m.apply_reconciliation(&r, &w2.tip_info(), T0 + 10).unwrap();
     let state = |m: &Mempool| {
         let mut ids: Vec<_> = m.pending(100).unwrap().iter().map(|p| p.identity().contract_id).collect();

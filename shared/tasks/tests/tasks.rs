@@ -73,7 +73,7 @@ fn contracts_are_self_describing_and_signed() {
         // a changed payload does not verify
         let parts: Vec<&str> = id.split('.').collect();
         let forged = contract(TaskSpec::Hash { difficulty_bits: 0 });
-        let forged_payload = id.replace(parts[1], &seal(&other, "ct1", &forged).split('.').nth(1).unwrap().to_owned());
+        let forged_payload = id.replace(parts[1], seal(&other, "ct1", &forged).split('.').nth(1).unwrap());
         assert!(Contract::open(&k.public_key(), &forged_payload).is_err());
         assert!(Contract::open(&k.public_key(), "garbage").is_err());
         assert!(Contract::open(&k.public_key(), "ct1.###.###").is_err());
