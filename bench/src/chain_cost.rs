@@ -54,7 +54,8 @@ fn measure(net: &Net, len: u64) -> Row {
     eprintln!("built {len} blocks in {:.1} s", t.elapsed().as_secs_f64());
     let mut mempool = Mempool::open(&dir.path().join("mempool.sqlite")).expect("mempool");
     let pending: Vec<_> = (0..50).map(|i| pair("client-9", &format!("pending-{i}"), 0)).collect();
-    mempool.insert_many(&pending, Origin::Local, T0).expect("pending");
+    let batch: Vec<_> = pending.iter().map(|p| (p, Origin::Local)).collect();
+    mempool.insert_many(&batch, T0).expect("pending");
 
     // depth-3 replacement: orphan the last 3 blocks, adopt a 4-block fork
     let mut replace = Vec::new();
@@ -74,7 +75,7 @@ fn measure(net: &Net, len: u64) -> Row {
         let ids: Vec<_> = ids.collect();
         let winning = store.landed_many(&ids).expect("landed");
         let r = reconcile(&winning, &replaced.orphaned, &pend);
-        mempool.apply_reconciliation(&r, &store.tip().tip_info(), now).expect("reconcile");
+        mempool.apply_reconciliation(&r, &store.tip().tip_info(), None, now).expect("reconcile");
         replace.push(t.elapsed());
         assert_eq!(replaced.orphaned.len(), 3);
     }

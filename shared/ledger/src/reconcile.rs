@@ -15,6 +15,16 @@ pub struct OrphanedPair {
     pub block_hash: Hash32,
 }
 
+/// A node's durable record of a pair that was in one of its orphaned
+/// blocks, shown to the pair's owner (seed 4b).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrphanRecord {
+    pub pair: TxPair,
+    pub block_index: u64,
+    pub block_hash: Hash32,
+    pub orphaned_ms: u64,
+}
+
 /// A pair whose identity is (or will be) rewarded with a different result.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Superseded {

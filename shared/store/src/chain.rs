@@ -42,6 +42,10 @@ CREATE TABLE orphaned_blocks (
     orphaned_at_ms  INTEGER NOT NULL,
     replaced_by     TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE creators (
+    creator_node_id TEXT PRIMARY KEY,
+    blocks          INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE outbox (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
     kind       TEXT NOT NULL,
@@ -63,6 +67,15 @@ pub struct Replaced {
     pub orphaned: Vec<Block>,
     /// The chain-replaced event written to the outbox, with its sequence.
     pub event: Option<(u64, ChainReplaced)>,
+}
+
+/// Counters of a chain store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChainStats {
+    pub blocks_by_creator: std::collections::BTreeMap<String, u64>,
+    pub replacements_total: u64,
+    pub last_replacement_depth: u64,
+    pub orphaned_blocks_total: u64,
 }
 
 /// A node's chain. Not `Sync`: its owner serialises access.
@@ -224,6 +237,9 @@ impl ChainStore {
             )?
             .execute(params![b.hash.to_hex(), to_i64(b.index)?, b.creator_node_id, body, to_i64(now_ms)?, new_tip.hash.to_hex()])?;
         }
+        for b in &orphaned {
+            tx.prepare_cached("UPDATE creators SET blocks = blocks - 1 WHERE creator_node_id = ?1")?.execute([&b.creator_node_id])?;
+        }
         tx.execute("DELETE FROM identities WHERE block_idx > ?1", [fp])?;
         tx.execute("DELETE FROM blocks WHERE idx > ?1", [fp])?;
 
@@ -260,7 +276,11 @@ impl ChainStore {
                 "INSERT INTO outbox (kind, body, created_ms) VALUES ('chain_replaced', ?1, ?2)",
                 params![encode(&ev), to_i64(now_ms)?],
             )?;
-            Some((tx.last_insert_rowid() as u64, ev))
+            let seq = tx.last_insert_rowid() as u64;
+            let total = db::get_meta(&tx, "replacements_total")?.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            db::set_meta(&tx, "replacements_total", &(total + 1).to_string())?;
+            db::set_meta(&tx, "last_replacement_depth", &orphaned.len().to_string())?;
+            Some((seq, ev))
         };
         tx.commit()?;
         self.tip = blocks[blocks.len() - 1].clone();
@@ -279,6 +299,31 @@ impl ChainStore {
     /// Drops delivered events up to and including `seq`.
     pub fn delete_events_through(&self, seq: u64) -> Result<usize> {
         Ok(self.conn.execute("DELETE FROM outbox WHERE seq <= ?1", [to_i64(seq)?])?)
+    }
+
+    /// The index of the block with `hash`, if it is in the chain.
+    pub fn index_of(&self, hash: &uwl_ledger::Hash32) -> Result<Option<u64>> {
+        let idx: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT idx FROM blocks WHERE hash = ?1")?
+            .query_row([hash.to_hex()], |r| r.get(0))
+            .optional()?;
+        Ok(idx.map(|i| i as u64))
+    }
+
+    /// Counters kept in the store (they survive restarts).
+    pub fn stats(&self) -> Result<ChainStats> {
+        let mut stmt = self.conn.prepare_cached("SELECT creator_node_id, blocks FROM creators WHERE blocks > 0")?;
+        let blocks_by_creator = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?
+            .collect::<std::result::Result<_, _>>()?;
+        let meta = |k: &str| -> Result<u64> { Ok(db::get_meta(&self.conn, k)?.and_then(|v| v.parse().ok()).unwrap_or(0)) };
+        Ok(ChainStats {
+            blocks_by_creator,
+            replacements_total: meta("replacements_total")?,
+            last_replacement_depth: meta("last_replacement_depth")?,
+            orphaned_blocks_total: self.orphaned_block_count()?,
+        })
     }
 
     /// Number of blocks ever orphaned on this node (kept for audit).
@@ -315,6 +360,13 @@ fn insert_block(tx: &Transaction<'_>, b: &Block) -> Result<()> {
         b.transactions.len() as i64,
         encode(b)
     ])?;
+    if b.index > 0 {
+        tx.prepare_cached(
+            "INSERT INTO creators (creator_node_id, blocks) VALUES (?1, 1)
+             ON CONFLICT(creator_node_id) DO UPDATE SET blocks = blocks + 1",
+        )?
+        .execute([&b.creator_node_id])?;
+    }
     for p in &b.transactions {
         let amount = to_i64(p.amount())?;
         tx.prepare_cached(

@@ -17,8 +17,8 @@ mod chain;
 mod db;
 mod mempool;
 
-pub use chain::{ChainStore, Replaced, CHAIN_SCHEMA_VERSION};
-pub use mempool::{Insert, Mempool, Origin, OrphanRecord, MEMPOOL_SCHEMA_VERSION};
+pub use chain::{ChainStats, ChainStore, Replaced, CHAIN_SCHEMA_VERSION};
+pub use mempool::{Insert, Mempool, Origin, MEMPOOL_SCHEMA_VERSION};
 
 use uwl_ledger::{Hash32, Identity};
 

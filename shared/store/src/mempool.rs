@@ -5,7 +5,7 @@ use crate::Result;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use uwl_ledger::{Identity, ReceiptId, Reconciliation, TipInfo, TxPair};
+use uwl_ledger::{Identity, OrphanRecord, ReceiptId, Reconciliation, TipInfo, TxPair};
 
 pub const MEMPOOL_SCHEMA_VERSION: i64 = 1;
 
@@ -52,6 +52,9 @@ pub enum Origin {
     Replicated,
     /// Back from one of our orphaned blocks.
     Requeued,
+    /// Submitted here because the leader did not answer: mined here even
+    /// when this node is not the leader.
+    Fallback,
 }
 
 impl Origin {
@@ -61,6 +64,7 @@ impl Origin {
             Self::Forwarded => "forwarded",
             Self::Replicated => "replicated",
             Self::Requeued => "requeued",
+            Self::Fallback => "fallback",
         }
     }
 }
@@ -73,15 +77,6 @@ pub enum Insert {
     AlreadyPending,
     /// The identity is pending with a different result.
     Conflict { existing: ReceiptId },
-}
-
-/// A pair of this node's mempool that was in an orphaned block (seed 4b).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrphanRecord {
-    pub pair: TxPair,
-    pub block_index: u64,
-    pub block_hash: uwl_ledger::Hash32,
-    pub orphaned_ms: u64,
 }
 
 /// A node's pending pairs and its records of orphaned and superseded ones.
@@ -97,13 +92,13 @@ impl Mempool {
 
     /// Offers one pair; durable when this returns.
     pub fn insert(&mut self, pair: &TxPair, origin: Origin, now_ms: u64) -> Result<Insert> {
-        Ok(self.insert_many(std::slice::from_ref(pair), origin, now_ms)?[0])
+        Ok(self.insert_many(&[(pair, origin)], now_ms)?[0])
     }
 
     /// Offers many pairs in one transaction (one fsync: group commit).
-    pub fn insert_many(&mut self, pairs: &[TxPair], origin: Origin, now_ms: u64) -> Result<Vec<Insert>> {
+    pub fn insert_many(&mut self, pairs: &[(&TxPair, Origin)], now_ms: u64) -> Result<Vec<Insert>> {
         let tx = self.conn.transaction()?;
-        let out = pairs.iter().map(|p| insert_pair(&tx, p, origin, now_ms)).collect::<Result<Vec<_>>>()?;
+        let out = pairs.iter().map(|(p, o)| insert_pair(&tx, p, *o, now_ms)).collect::<Result<Vec<_>>>()?;
         tx.commit()?;
         Ok(out)
     }
@@ -129,6 +124,14 @@ impl Mempool {
     /// Up to `limit` pending pairs, oldest first.
     pub fn pending(&self, limit: u64) -> Result<Vec<TxPair>> {
         self.pairs("SELECT pair FROM pending ORDER BY received_ms, client_id, contract_id LIMIT ?1", [to_i64(limit)?])
+    }
+
+    /// Up to `limit` pairs submitted here in fallback, oldest first.
+    pub fn fallback(&self, limit: u64) -> Result<Vec<TxPair>> {
+        self.pairs(
+            "SELECT pair FROM pending WHERE origin = 'fallback' ORDER BY received_ms, client_id, contract_id LIMIT ?1",
+            [to_i64(limit)?],
+        )
     }
 
     pub fn pending_for_client(&self, client_id: &str) -> Result<Vec<TxPair>> {
@@ -168,7 +171,15 @@ impl Mempool {
 
     /// Applies a reconciliation in one transaction and remembers `tip` as the
     /// last tip reconciled against. Applying the same one twice is harmless.
-    pub fn apply_reconciliation(&mut self, r: &Reconciliation, tip: &TipInfo, now_ms: u64) -> Result<()> {
+    /// `event_seq`, if given, is the chain-replaced event this came from,
+    /// recorded in the same transaction ([`Self::last_event_seq`]).
+    pub fn apply_reconciliation(
+        &mut self,
+        r: &Reconciliation,
+        tip: &TipInfo,
+        event_seq: Option<u64>,
+        now_ms: u64,
+    ) -> Result<()> {
         let tx = self.conn.transaction()?;
         remove_ids(&tx, &r.remove)?;
         for p in &r.requeue {
@@ -195,8 +206,16 @@ impl Mempool {
             .execute(params![s.pair.receipt_id().to_hex(), s.pair.client_id(), encode(&s.pair), s.by.to_hex(), to_i64(now_ms)?])?;
         }
         db::set_meta(&tx, "reconciled_tip", &encode(tip))?;
+        if let Some(seq) = event_seq {
+            db::set_meta(&tx, "last_event_seq", &seq.to_string())?;
+        }
         tx.commit()?;
         Ok(())
+    }
+
+    /// The last chain-replaced event applied (0 if none).
+    pub fn last_event_seq(&self) -> Result<u64> {
+        Ok(db::get_meta(&self.conn, "last_event_seq")?.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
 
     /// The tip the last reconciliation was made against.

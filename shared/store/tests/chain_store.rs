@@ -75,6 +75,13 @@ fn replacement_undoes_balances_archives_orphans_and_writes_the_event() {
         assert_eq!(s.landed(&p.identity()).unwrap(), None);
     }
     assert_eq!(s.orphaned_block_count().unwrap(), 2);
+    let stats = s.stats().unwrap();
+    assert_eq!((stats.replacements_total, stats.last_replacement_depth, stats.orphaned_blocks_total), (1, 2, 2));
+    // ours: node-1, node-2, node-1 mined 1..3; block 1 stays, theirs adds node-1, node-2, node-1 after it
+    let by: Vec<(String, u64)> = stats.blocks_by_creator.into_iter().collect();
+    assert_eq!(by, vec![("node-1".to_owned(), 3), ("node-2".to_owned(), 1)]);
+    assert_eq!(s.index_of(&theirs[1].hash).unwrap(), Some(3));
+    assert_eq!(s.index_of(&ours[2].hash).unwrap(), None);
     // the event is durable: a reopened store still has it until it is deleted
     drop(s);
     let s = open(&dir, &net.genesis);

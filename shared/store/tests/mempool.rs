@@ -15,8 +15,10 @@ fn inserts_are_idempotent_and_conflicts_are_reported() {
     assert_eq!(m.insert(&a, Origin::Replicated, T0 + 1).unwrap(), Insert::AlreadyPending);
     let other = pair("alice", "c1", 1);
     assert_eq!(m.insert(&other, Origin::Forwarded, T0).unwrap(), Insert::Conflict { existing: a.receipt_id() });
-    let batch = vec![pair("bob", "c1", 0), pair("bob", "c2", 0), a.clone()];
-    assert_eq!(m.insert_many(&batch, Origin::Forwarded, T0 + 2).unwrap(), vec![Insert::Added, Insert::Added, Insert::AlreadyPending]);
+    let (b1, b2) = (pair("bob", "c1", 0), pair("bob", "c2", 0));
+    let batch = vec![(&b1, Origin::Forwarded), (&b2, Origin::Fallback), (&a, Origin::Forwarded)];
+    assert_eq!(m.insert_many(&batch, T0 + 2).unwrap(), vec![Insert::Added, Insert::Added, Insert::AlreadyPending]);
+    assert_eq!(m.fallback(10).unwrap(), vec![b2.clone()]);
     assert_eq!(m.len().unwrap(), 3);
     assert_eq!(m.oldest_received_ms().unwrap(), Some(T0));
     assert_eq!(m.pending(10).unwrap()[0], a);
@@ -51,7 +53,8 @@ fn reconciliation_is_applied_durably_and_idempotently() {
 
     let winning = ForkView::new(&chain, 0, &[w1.clone(), w2.clone()]);
     let r = reconcile(&winning, std::slice::from_ref(&ours), &m.pending(100).unwrap());
-    m.apply_reconciliation(&r, &w2.tip_info(), T0 + 10).unwrap();
+    m.apply_reconciliation(&r, &w2.tip_info(), Some(4), T0 + 10).unwrap();
+    assert_eq!(m.last_event_seq().unwrap(), 4);
     let state = |m: &Mempool| {
         let mut ids: Vec<_> = m.pending(100).unwrap().iter().map(|p| p.identity().contract_id).collect();
         ids.sort();
@@ -66,7 +69,8 @@ fn reconciliation_is_applied_durably_and_idempotently() {
     let mut m = Mempool::open(&path).unwrap();
     assert_eq!(m.reconciled_tip().unwrap(), Some(w2.tip_info()));
     let again = reconcile(&winning, &[ours], &m.pending(100).unwrap());
-    m.apply_reconciliation(&again, &w2.tip_info(), T0 + 20).unwrap();
+    m.apply_reconciliation(&again, &w2.tip_info(), None, T0 + 20).unwrap();
+    assert_eq!(m.last_event_seq().unwrap(), 4);
     assert_eq!(state(&m), vec!["q", "z"]);
     assert_eq!(m.orphaned_for_client("alice").unwrap().len(), 3);
     assert_eq!(m.orphaned_for_client("alice").unwrap()[0].orphaned_ms, T0 + 10, "first record kept");

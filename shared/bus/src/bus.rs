@@ -1,0 +1,229 @@
+//! The NATS connection, typed request/reply, and the serve loop.
+
+use async_nats::client::RequestErrorKind;
+use async_nats::HeaderMap;
+use futures::StreamExt;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+/// The header a request id travels in, across HTTP and NATS hops.
+pub const REQUEST_ID_HEADER: &str = "X-Request-Id";
+
+/// Follows one submission across services (and shows in every span).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    pub fn new() -> Self {
+        Self(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    /// The id a message carries, or a new one.
+    pub fn from_headers(headers: Option<&HeaderMap>) -> Self {
+        headers
+            .and_then(|h| h.get(REQUEST_ID_HEADER))
+            .map(|v| Self(v.as_str().to_owned()))
+            .filter(|r| !r.0.is_empty() && r.0.len() <= 128)
+            .unwrap_or_default()
+    }
+
+    fn headers(&self) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(REQUEST_ID_HEADER, self.0.as_str());
+        h
+    }
+}
+
+impl Default for RequestId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An error a handler answered with; travels back to the requester.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct RemoteError {
+    pub code: String,
+    pub message: String,
+}
+
+impl RemoteError {
+    pub fn new(code: &str, message: impl std::fmt::Display) -> Self {
+        Self { code: code.to_owned(), message: message.to_string() }
+    }
+    pub fn bad_request(message: impl std::fmt::Display) -> Self {
+        Self::new("bad_request", message)
+    }
+    pub fn internal(message: impl std::fmt::Display) -> Self {
+        Self::new("internal", message)
+    }
+    pub fn unavailable(message: impl std::fmt::Display) -> Self {
+        Self::new("unavailable", message)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// Nobody subscribes to the subject: the peer or service is down.
+    #[error("no responders on {0}")]
+    NoResponders(String),
+    /// A responder exists (or existed) but did not answer in time.
+    #[error("request on {subject} timed out after {timeout:?}")]
+    TimedOut { subject: String, timeout: Duration },
+    #[error("{0}")]
+    Remote(RemoteError),
+    #[error("bus: {0}")]
+    Transport(String),
+    #[error("undecodable message on {subject}: {error}")]
+    Decode { subject: String, error: String },
+}
+
+impl BusError {
+    /// A short label for metrics (`no_responders`, `timeout`, `remote`, `error`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::NoResponders(_) => "no_responders",
+            Self::TimedOut { .. } => "timeout",
+            Self::Remote(_) => "remote",
+            Self::Transport(_) | Self::Decode { .. } => "error",
+        }
+    }
+}
+
+/// A service's connection to its site's NATS server.
+#[derive(Clone, Debug)]
+pub struct Bus {
+    client: async_nats::Client,
+}
+
+impl Bus {
+    /// Connects (retrying in the background if the server is not up yet).
+    pub async fn connect(url: &str, name: &str) -> Result<Self, BusError> {
+        let client = async_nats::ConnectOptions::new()
+            .name(name)
+            .ping_interval(Duration::from_secs(2))
+            .connection_timeout(Duration::from_secs(2))
+            .retry_on_initial_connect()
+            .connect(url)
+            .await
+            .map_err(|e| BusError::Transport(e.to_string()))?;
+        Ok(Self { client })
+    }
+
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// Sends `req` and decodes the reply, under `timeout`.
+    pub async fn request<Q: Serialize, R: DeserializeOwned>(
+        &self,
+        subject: String,
+        req: &Q,
+        timeout: Duration,
+        rid: &RequestId,
+    ) -> Result<R, BusError> {
+        let payload = serde_json::to_vec(req).map_err(|e| BusError::Transport(e.to_string()))?;
+        let request = async_nats::Request::new().payload(payload.into()).headers(rid.headers()).timeout(Some(timeout));
+        let msg = self.client.send_request(subject.clone(), request).await.map_err(|e| match e.kind() {
+            RequestErrorKind::NoResponders => BusError::NoResponders(subject.clone()),
+            RequestErrorKind::TimedOut => BusError::TimedOut { subject: subject.clone(), timeout },
+            RequestErrorKind::Other => BusError::Transport(e.to_string()),
+        })?;
+        let reply: Result<R, RemoteError> = serde_json::from_slice(&msg.payload)
+            .map_err(|e| BusError::Decode { subject: subject.clone(), error: e.to_string() })?;
+        reply.map_err(BusError::Remote)
+    }
+
+    /// Fire-and-forget (NATS core, at most once).
+    pub async fn publish<T: Serialize>(&self, subject: String, msg: &T) -> Result<(), BusError> {
+        let payload = serde_json::to_vec(msg).map_err(|e| BusError::Transport(e.to_string()))?;
+        self.client.publish(subject, payload.into()).await.map_err(|e| BusError::Transport(e.to_string()))
+    }
+
+    pub async fn subscribe(&self, subject: String) -> Result<async_nats::Subscriber, BusError> {
+        self.client.subscribe(subject).await.map_err(|e| BusError::Transport(e.to_string()))
+    }
+
+    /// Flushes and closes: subscriptions stop, published messages go out.
+    pub async fn drain(&self) {
+        let _ = self.client.flush().await;
+        let _ = self.client.drain().await;
+    }
+}
+
+/// Serves `subject` (in queue group `queue`, if given) with `handler`, at
+/// most `concurrency` requests at once, each in a span carrying its request
+/// id. On `shutdown` it stops taking requests and finishes those in flight.
+pub async fn serve<Q, R, F, Fut>(
+    bus: Bus,
+    subject: String,
+    queue: Option<&'static str>,
+    concurrency: usize,
+    shutdown: CancellationToken,
+    handler: F,
+) -> Result<(), BusError>
+where
+    Q: DeserializeOwned + Send + 'static,
+    R: Serialize + Send + 'static,
+    F: Fn(Q, RequestId) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = Result<R, RemoteError>> + Send + 'static,
+{
+    let client = bus.client.clone();
+    let mut sub = match queue {
+        Some(q) => client.queue_subscribe(subject.clone(), q.to_owned()).await,
+        None => client.subscribe(subject.clone()).await,
+    }
+    .map_err(|e| BusError::Transport(e.to_string()))?;
+    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    loop {
+        let msg = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            m = sub.next() => match m { Some(m) => m, None => break },
+        };
+        let Ok(permit) = permits.clone().acquire_owned().await else { break };
+        while tasks.try_join_next().is_some() {}
+        let rid = RequestId::from_headers(msg.headers.as_ref());
+        let span = tracing::info_span!("rpc", subject = %subject, request_id = %rid);
+        let (handler, client) = (handler.clone(), client.clone());
+        tasks.spawn(
+            async move {
+                let _permit = permit;
+                let result = match serde_json::from_slice::<Q>(&msg.payload) {
+                    Ok(q) => handler(q, rid.clone()).await,
+                    Err(e) => Err(RemoteError::bad_request(format!("undecodable request: {e}"))),
+                };
+                if let Err(e) = &result {
+                    tracing::debug!(error = %e, "request failed");
+                }
+                if let Some(reply) = msg.reply {
+                    let body = serde_json::to_vec(&result).unwrap_or_default();
+                    if let Err(e) = client.publish_with_headers(reply, rid.headers(), body.into()).await {
+                        tracing::warn!(error = %e, "reply not sent");
+                    }
+                }
+            }
+            .instrument(span),
+        );
+    }
+    let _ = sub.unsubscribe().await;
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}

@@ -1,0 +1,224 @@
+//! Messages on the bus (JSON). Each request type names its reply type.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use uwl_ledger::{Block, ChainReplaced, Hash32, Identity, Landed, OrphanRecord, ReceiptId, TipInfo, TxPair};
+
+// ---- sync ----
+
+/// Queries on [`crate::subjects::sync_read`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum SyncQuery {
+    /// -> [`TipReply`]
+    Tip,
+    /// Blocks after the first `locator` hash found in the chain (or from
+    /// index `from` when the locator is empty). -> [`BlocksReply`]
+    Blocks { locator: Vec<Hash32>, from: u64, limit: u32 },
+    /// -> [`BalanceReply`]
+    Balance { client_id: String },
+    /// -> [`ReceiptReply`]
+    Receipt { receipt_id: ReceiptId },
+    /// -> [`ContainsReply`]
+    Contains { ids: Vec<Identity> },
+    /// -> [`SyncStats`]
+    Stats,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TipReply {
+    pub node_id: String,
+    pub tip: TipInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlocksReply {
+    pub tip: TipInfo,
+    pub blocks: Vec<Block>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BalanceReply {
+    pub balance: u64,
+    pub tip: TipInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptReply {
+    pub landed: Option<(Identity, Landed)>,
+    pub tip: TipInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainsReply {
+    /// One entry per asked identity, in order.
+    pub landed: Vec<Option<Landed>>,
+    pub tip: TipInfo,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncStats {
+    pub node_id: String,
+    pub tip: Option<TipInfo>,
+    pub blocks_by_creator: BTreeMap<String, u64>,
+    pub replacements_total: u64,
+    pub last_replacement_depth: u64,
+    pub orphaned_blocks_total: u64,
+}
+
+/// A block from the node's own miner, on [`crate::subjects::sync_append`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppendRequest {
+    pub block: Block,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum AppendReply {
+    Appended { tip: TipInfo },
+    /// The block's parent is not the tip: build on `tip`.
+    NotOnTip { tip: TipInfo },
+    /// These identities are already in the chain: drop them.
+    Duplicates { ids: Vec<Identity>, tip: TipInfo },
+    Invalid { reason: String },
+}
+
+/// On [`crate::subjects::sync_events`]: acknowledge events up to
+/// `ack_through`, then fetch those after `after`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventsRequest {
+    pub ack_through: Option<u64>,
+    pub after: u64,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventsReply {
+    pub events: Vec<(u64, ChainReplaced)>,
+    pub tip: TipInfo,
+}
+
+/// Published on [`crate::subjects::TIPS`] by every sync.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TipAnnouncement {
+    pub node_id: String,
+    pub tip: TipInfo,
+}
+
+// ---- miner ----
+
+/// How a pair reached a miner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubmitOrigin {
+    /// From this node's ingest, this node being the leader.
+    Local,
+    /// From another node's ingest: we are its leader.
+    Forwarded,
+    /// From this node's ingest after its leader did not answer: mine it here.
+    Fallback,
+}
+
+/// On [`crate::subjects::miner_submit`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitRequest {
+    pub pair: TxPair,
+    pub origin: SubmitOrigin,
+    /// After acknowledging, wait up to this long for a block carrying the pair.
+    pub wait_block_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubmitStatus {
+    /// Durable in this miner's mempool.
+    Accepted,
+    /// The same pair was already pending here.
+    AlreadyPending,
+    /// The same pair is already in the chain.
+    AlreadyInChain,
+    /// The identity is pending or in the chain with another result.
+    Conflict,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockRef {
+    pub index: u64,
+    pub hash: Hash32,
+    pub confirmations: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitReply {
+    pub status: SubmitStatus,
+    pub receipt_id: ReceiptId,
+    /// For a conflict: the receipt that holds the identity.
+    pub existing_receipt: Option<ReceiptId>,
+    /// Durable in at least one peer's mempool too.
+    pub replicated: bool,
+    pub in_block: Option<BlockRef>,
+    pub served_by: String,
+}
+
+/// On [`crate::subjects::miner_replicate`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicateRequest {
+    pub from: String,
+    pub pairs: Vec<TxPair>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicateReply {
+    pub added: u32,
+}
+
+/// Queries on [`crate::subjects::miner_read`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum MinerQuery {
+    /// -> [`ClientPending`]
+    Client { client_id: String },
+    /// -> [`MinerReceipt`]
+    Receipt { receipt_id: ReceiptId },
+    /// -> [`MinerStats`]
+    Stats,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientPending {
+    pub pending: Vec<TxPair>,
+    pub orphaned: Vec<OrphanRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MinerReceipt {
+    pub pending: Option<TxPair>,
+    pub superseded_by: Option<ReceiptId>,
+    pub orphaned: Option<OrphanRecord>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MinerStats {
+    pub node_id: String,
+    pub pending: u64,
+    pub oldest_pending_age_ms: Option<u64>,
+    pub requeued_total: u64,
+    pub blocks_mined_total: u64,
+    pub pairs_mined_total: u64,
+}
+
+// ---- verifier ----
+
+/// On [`crate::subjects::VERIFY`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyRequest {
+    pub contract: uwl_tasks::Contract,
+    pub result_data: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyReply {
+    pub valid: bool,
+    /// Why the result is malformed, if it is (a 400 rather than a 422).
+    pub shape_error: Option<String>,
+}
