@@ -64,6 +64,8 @@ pub struct SyncStats {
     pub replacements_total: u64,
     pub last_replacement_depth: u64,
     pub orphaned_blocks_total: u64,
+    /// Blocks decoded from disk when the store was opened (O(1), not the chain).
+    pub blocks_read_at_start: u64,
 }
 
 /// A block from the node's own miner, on [`crate::subjects::sync_append`].

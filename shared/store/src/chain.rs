@@ -301,6 +301,18 @@ impl ChainStore {
         Ok(self.conn.execute("DELETE FROM outbox WHERE seq <= ?1", [to_i64(seq)?])?)
     }
 
+    /// The hashes of the blocks at `indexes` that exist.
+    pub fn hashes_at(&self, indexes: &[u64]) -> Result<Vec<uwl_ledger::Hash32>> {
+        let mut stmt = self.conn.prepare_cached("SELECT hash FROM blocks WHERE idx = ?1")?;
+        let mut out = Vec::with_capacity(indexes.len());
+        for i in indexes {
+            if let Some(h) = stmt.query_row([to_i64(*i)?], |r| r.get::<_, String>(0)).optional()? {
+                out.push(hash_from_sql(h)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// The index of the block with `hash`, if it is in the chain.
     pub fn index_of(&self, hash: &uwl_ledger::Hash32) -> Result<Option<u64>> {
         let idx: Option<i64> = self

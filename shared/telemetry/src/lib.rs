@@ -76,3 +76,48 @@ pub async fn serve_admin(
     });
     Ok(bound)
 }
+
+/// Settings every node service takes.
+#[derive(clap::Args, Debug, Clone)]
+pub struct CommonSettings {
+    /// This node's id: a validator's `node_id` in the genesis file, or a follower's name.
+    #[arg(long, env = "NODE_ID")]
+    pub node_id: String,
+    /// This site's NATS server (a node's services talk to their own site only).
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// Admin HTTP address serving this service's /metrics and /health.
+    #[arg(long, env = "ADMIN_ADDR", default_value = "0.0.0.0:9100")]
+    pub admin_addr: SocketAddr,
+}
+
+/// A registry whose metrics are prefixed `uwl_` and labelled with the node.
+pub fn registry(node_id: &str) -> Registry {
+    let labels = std::iter::once(("node".to_owned(), node_id.to_owned())).collect();
+    Registry::new_custom(Some("uwl".to_owned()), Some(labels)).unwrap_or_default()
+}
+
+/// A token cancelled on SIGINT or SIGTERM.
+pub fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut term = match signal(SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown requested");
+        t.cancel();
+    });
+    token
+}
