@@ -1,1 +1,8 @@
-fn main() {}
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    uwl_telemetry::init_tracing();
+    let settings = uwl_metrics::Settings::parse();
+    uwl_metrics::run(settings, uwl_telemetry::shutdown_on_signal()).await
+}

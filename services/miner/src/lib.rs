@@ -1,1 +1,669 @@
+//! `uwl-miner`: owns a node's mempool.
+//!
+//! It accepts pairs on its node-addressed submit subject (the subject the
+//! leader is reached on) and acknowledges them once they are durable here
+//! (group commit: one fsync per batch) and replicated to a reachable peer
+//! within a bound; it keeps replicating pending pairs to peers
+//! (anti-entropy); when this node is the leader it mines every pending pair
+//! on a short timer (its fallback pairs always), signs the block and hands it
+//! to its sync; and it reconciles pending after chain replacements, from
+//! sync's outbox of chain-replaced events and level-triggered against the
+//! tip, idempotently.
 
+mod metrics;
+
+use anyhow::Context;
+use clap::Parser;
+use futures::StreamExt;
+use metrics::Metrics;
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+use uwl_bus::proto::*;
+use uwl_bus::{serve, subjects, Bus, BusError, RemoteError, RequestId};
+use uwl_ledger::{current_leader, reconcile, Block, Clock, Genesis, Identity, Landed, NodeKey, SystemClock, TipInfo, TxPair};
+use uwl_store::{Insert, Mempool, Origin};
+use uwl_telemetry::{CommonSettings, Health};
+
+/// Most identities in one look-up request to sync.
+const CONTAINS_CHUNK: usize = 1_000;
+/// Most pairs made durable in one mempool transaction.
+const ACCEPT_BATCH: usize = 2_000;
+
+#[derive(Parser, Debug, Clone)]
+#[command(name = "uwl-miner", about = "Owns a node's mempool: accepts, replicates, mines, reconciles")]
+pub struct Settings {
+    #[command(flatten)]
+    pub common: CommonSettings,
+    #[arg(long, env = "DATA_DIR", default_value = "/data")]
+    pub data_dir: PathBuf,
+    #[arg(long, env = "GENESIS_FILE", default_value = "/config/genesis.json")]
+    pub genesis_file: PathBuf,
+    /// This node's signing key (default: DATA_DIR/node.key, generated if absent).
+    #[arg(long, env = "KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Peer miners to replicate to (default: every validator but this node).
+    #[arg(long, env = "PEERS", value_delimiter = ',')]
+    pub peers: Vec<String>,
+    /// Timeout of requests to this node's sync.
+    #[arg(long, env = "SYNC_TIMEOUT_MS", default_value_t = 2_000)]
+    pub sync_timeout_ms: u64,
+    /// Bound on replicating an accepted batch to peers before acknowledging.
+    #[arg(long, env = "REPLICATE_TIMEOUT_MS", default_value_t = 300)]
+    pub replicate_timeout_ms: u64,
+    /// After a request to a peer times out, skip that peer this long.
+    #[arg(long, env = "PEER_DOWN_MS", default_value_t = 5_000)]
+    pub peer_down_ms: u64,
+    /// How often the leader checks for pending pairs to mine.
+    #[arg(long, env = "MINE_INTERVAL_MS", default_value_t = 20)]
+    pub mine_interval_ms: u64,
+    /// Level-triggered reconciliation period.
+    #[arg(long, env = "RECONCILE_INTERVAL_MS", default_value_t = 1_000)]
+    pub reconcile_interval_ms: u64,
+    /// Anti-entropy period: pending pairs are pushed to peers again.
+    #[arg(long, env = "ANTI_ENTROPY_INTERVAL_MS", default_value_t = 5_000)]
+    pub anti_entropy_interval_ms: u64,
+    /// Longest wait for a block a submitter may ask for.
+    #[arg(long, env = "MAX_WAIT_BLOCK_MS", default_value_t = 5_000)]
+    pub max_wait_block_ms: u64,
+}
+
+impl Settings {
+    fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(!self.common.node_id.is_empty(), "NODE_ID must not be empty");
+        anyhow::ensure!(self.mine_interval_ms >= 1, "MINE_INTERVAL_MS must be at least 1");
+        anyhow::ensure!(self.replicate_timeout_ms >= 1, "REPLICATE_TIMEOUT_MS must be at least 1");
+        anyhow::ensure!(self.sync_timeout_ms >= 1, "SYNC_TIMEOUT_MS must be at least 1");
+        anyhow::ensure!(self.reconcile_interval_ms >= 10, "RECONCILE_INTERVAL_MS must be at least 10");
+        anyhow::ensure!(self.anti_entropy_interval_ms >= 100, "ANTI_ENTROPY_INTERVAL_MS must be at least 100");
+        Ok(())
+    }
+}
+
+struct AcceptJob {
+    pair: TxPair,
+    origin: Origin,
+    done: oneshot::Sender<Result<(Insert, bool), RemoteError>>,
+}
+
+struct Miner {
+    id: String,
+    key: NodeKey,
+    genesis: Genesis,
+    validator: bool,
+    bus: Bus,
+    mempool: Mutex<Mempool>,
+    peers: Vec<String>,
+    down_until: Mutex<HashMap<String, Instant>>,
+    wake: Notify,
+    tip: watch::Sender<TipInfo>,
+    accept: mpsc::Sender<AcceptJob>,
+    metrics: Metrics,
+    settings: Settings,
+}
+
+impl Miner {
+    fn now(&self) -> u64 {
+        SystemClock.now_ms()
+    }
+
+    fn sync_timeout(&self) -> Duration {
+        Duration::from_millis(self.settings.sync_timeout_ms)
+    }
+
+    async fn with_mempool<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut Mempool) -> uwl_store::Result<T> + Send + 'static,
+    ) -> Result<T, RemoteError> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut m = me.mempool.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&mut m)
+        })
+        .await
+        .map_err(RemoteError::internal)?
+        .map_err(RemoteError::internal)
+    }
+
+    async fn sync<R: serde::de::DeserializeOwned>(&self, q: &SyncQuery, rid: &RequestId) -> Result<R, BusError> {
+        self.bus.request(subjects::sync_read(&self.id), q, self.sync_timeout(), rid).await
+    }
+
+    /// Where each identity landed in this node's chain, and the tip.
+    async fn contains(&self, ids: &[Identity], rid: &RequestId) -> Result<(HashMap<Identity, Landed>, TipInfo), BusError> {
+        let mut out = HashMap::new();
+        let mut tip = *self.tip.borrow();
+        for chunk in ids.chunks(CONTAINS_CHUNK) {
+            let reply: ContainsReply = self.sync(&SyncQuery::Contains { ids: chunk.to_vec() }, rid).await?;
+            tip = reply.tip;
+            out.extend(chunk.iter().cloned().zip(reply.landed).filter_map(|(id, l)| l.map(|l| (id, l))));
+        }
+        self.observe_tip(tip);
+        Ok((out, tip))
+    }
+
+    fn observe_tip(&self, tip: TipInfo) {
+        self.tip.send_if_modified(|t| {
+            let changed = *t != tip;
+            *t = tip;
+            changed
+        });
+    }
+
+    fn peer_up(&self, peer: &str) -> bool {
+        let down = self.down_until.lock().unwrap_or_else(PoisonError::into_inner);
+        down.get(peer).is_none_or(|until| Instant::now() >= *until)
+    }
+
+    fn mark_down(&self, peer: &str) {
+        let until = Instant::now() + Duration::from_millis(self.settings.peer_down_ms);
+        self.down_until.lock().unwrap_or_else(PoisonError::into_inner).insert(peer.to_owned(), until);
+        warn!(peer, down_ms = self.settings.peer_down_ms, "peer timed out: marked down");
+    }
+
+    /// Sends `pairs` to every peer not marked down, each under the
+    /// replication bound. True if at least one peer stored them.
+    async fn replicate(&self, pairs: &[TxPair], rid: &RequestId) -> bool {
+        if pairs.is_empty() {
+            return false;
+        }
+        let timeout = Duration::from_millis(self.settings.replicate_timeout_ms);
+        let req = ReplicateRequest { from: self.id.clone(), pairs: pairs.to_vec() };
+        let sends = self.peers.iter().filter(|p| self.peer_up(p)).map(|peer| {
+            let req = &req;
+            async move {
+                let r: Result<ReplicateReply, BusError> =
+                    self.bus.request(subjects::miner_replicate(peer), req, timeout, rid).await;
+                (peer, r)
+            }
+        });
+        let mut ok = false;
+        for (peer, r) in futures::future::join_all(sends).await {
+            let label = match &r {
+                Ok(_) => "ok",
+                Err(e) => e.label(),
+            };
+            self.metrics.replications.with_label_values(&[label]).inc();
+            match r {
+                Ok(_) => ok = true,
+                Err(BusError::TimedOut { .. }) => self.mark_down(peer),
+                Err(e) => debug!(peer, %e, "replication failed"),
+            }
+        }
+        ok
+    }
+
+    /// Group commit: makes every queued pair durable in one transaction,
+    /// replicates the batch once, then answers each submitter.
+    async fn accept_loop(self: Arc<Self>, mut rx: mpsc::Receiver<AcceptJob>) -> Result<(), BusError> {
+        while let Some(first) = rx.recv().await {
+            let mut jobs = vec![first];
+            while jobs.len() < ACCEPT_BATCH {
+                match rx.try_recv() {
+                    Ok(j) => jobs.push(j),
+                    Err(_) => break,
+                }
+            }
+            self.metrics.accept_batch.observe(jobs.len() as f64);
+            let batch: Vec<(TxPair, Origin)> = jobs.iter().map(|j| (j.pair.clone(), j.origin)).collect();
+            let now = self.now();
+            let res = self
+                .with_mempool(move |m| {
+                    let refs: Vec<(&TxPair, Origin)> = batch.iter().map(|(p, o)| (p, *o)).collect();
+                    m.insert_many(&refs, now)
+                })
+                .await;
+            match res {
+                Ok(inserts) => {
+                    let held: Vec<TxPair> = jobs
+                        .iter()
+                        .zip(&inserts)
+                        .filter(|(_, i)| !matches!(i, Insert::Conflict { .. }))
+                        .map(|(j, _)| j.pair.clone())
+                        .collect();
+                    if !held.is_empty() {
+                        self.wake.notify_one();
+                    }
+                    let replicated = self.replicate(&held, &RequestId::new()).await;
+                    for (job, insert) in jobs.into_iter().zip(inserts) {
+                        let _ = job.done.send(Ok((insert, replicated)));
+                    }
+                }
+                Err(e) => {
+                    for job in jobs {
+                        let _ = job.done.send(Err(e.clone()));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn submit(self: Arc<Self>, req: SubmitRequest, rid: RequestId) -> Result<SubmitReply, RemoteError> {
+        let pair = req.pair;
+        pair.check().map_err(RemoteError::bad_request)?;
+        let id = pair.identity();
+        let receipt_id = pair.receipt_id();
+        let origin_label = match req.origin {
+            SubmitOrigin::Local => "local",
+            SubmitOrigin::Forwarded => "forwarded",
+            SubmitOrigin::Fallback => "fallback",
+        };
+        let reply = |status, existing_receipt, replicated, in_block| SubmitReply {
+            status,
+            receipt_id,
+            existing_receipt,
+            replicated,
+            in_block,
+            served_by: self.id.clone(),
+        };
+        // Already in the chain? (If sync cannot say, accept: mining skips duplicates.)
+        match self.contains(std::slice::from_ref(&id), &rid).await {
+            Ok((landed, tip)) => {
+                if let Some(l) = landed.get(&id) {
+                    let status = if l.receipt_id == receipt_id { SubmitStatus::AlreadyInChain } else { SubmitStatus::Conflict };
+                    self.metrics.submissions.with_label_values(&[origin_label, status_label(status)]).inc();
+                    let existing = (status == SubmitStatus::Conflict).then_some(l.receipt_id);
+                    return Ok(reply(status, existing, false, Some(block_ref(l, &tip))));
+                }
+            }
+            Err(e) => warn!(%e, "sync did not answer a look-up; accepting"),
+        }
+        let origin = match req.origin {
+            SubmitOrigin::Local => Origin::Local,
+            SubmitOrigin::Forwarded => Origin::Forwarded,
+            SubmitOrigin::Fallback => Origin::Fallback,
+        };
+        let (done, wait) = oneshot::channel();
+        self.accept
+            .send(AcceptJob { pair, origin, done })
+            .await
+            .map_err(|_| RemoteError::unavailable("miner is shutting down"))?;
+        let (insert, replicated) = wait.await.map_err(|_| RemoteError::unavailable("miner is shutting down"))??;
+        let (status, existing) = match insert {
+            Insert::Added => (SubmitStatus::Accepted, None),
+            Insert::AlreadyPending => (SubmitStatus::AlreadyPending, None),
+            Insert::Conflict { existing } => (SubmitStatus::Conflict, Some(existing)),
+        };
+        self.metrics.submissions.with_label_values(&[origin_label, status_label(status)]).inc();
+        let in_block = if status != SubmitStatus::Conflict && req.wait_block_ms > 0 {
+            let wait = Duration::from_millis(req.wait_block_ms.min(self.settings.max_wait_block_ms));
+            self.wait_for_block(&id, wait, &rid).await
+        } else {
+            None
+        };
+        Ok(reply(status, existing, replicated, in_block))
+    }
+
+    /// Waits (bounded) until `id` is in a block of this node's chain, whoever mined it.
+    async fn wait_for_block(&self, id: &Identity, wait: Duration, rid: &RequestId) -> Option<BlockRef> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut changes = self.tip.subscribe();
+        loop {
+            changes.mark_unchanged();
+            if let Ok((landed, tip)) = self.contains(std::slice::from_ref(id), rid).await {
+                if let Some(l) = landed.get(id) {
+                    return Some(block_ref(l, &tip));
+                }
+            }
+            tokio::select! {
+                c = changes.changed() => if c.is_err() { return None },
+                _ = tokio::time::sleep_until(deadline) => return None,
+            }
+        }
+    }
+
+    async fn replicated(self: Arc<Self>, req: ReplicateRequest) -> Result<ReplicateReply, RemoteError> {
+        let now = self.now();
+        let pairs = req.pairs;
+        if let Some(bad) = pairs.iter().find(|p| p.check().is_err()) {
+            return Err(RemoteError::bad_request(format!("malformed pair {:?}", bad.identity())));
+        }
+        let inserts = self
+            .with_mempool(move |m| {
+                let refs: Vec<(&TxPair, Origin)> = pairs.iter().map(|p| (p, Origin::Replicated)).collect();
+                m.insert_many(&refs, now)
+            })
+            .await?;
+        let added = inserts.iter().filter(|i| **i == Insert::Added).count() as u32;
+        if added > 0 {
+            self.wake.notify_one();
+        }
+        Ok(ReplicateReply { added })
+    }
+
+    async fn read(self: Arc<Self>, q: MinerQuery) -> Result<Value, RemoteError> {
+        let now = self.now();
+        let (requeued, blocks, pairs) =
+            (self.metrics.requeued.get(), self.metrics.blocks_mined.get(), self.metrics.pairs_mined.get());
+        let id = self.id.clone();
+        self.with_mempool(move |m| {
+            Ok(match q {
+                MinerQuery::Client { client_id } => json(&ClientPending {
+                    pending: m.pending_for_client(&client_id)?,
+                    orphaned: m.orphaned_for_client(&client_id)?,
+                }),
+                MinerQuery::Receipt { receipt_id } => json(&MinerReceipt {
+                    pending: m.by_receipt(&receipt_id)?,
+                    superseded_by: m.superseded_by(&receipt_id)?,
+                    orphaned: m.orphaned_by_receipt(&receipt_id)?,
+                }),
+                MinerQuery::Stats => json(&MinerStats {
+                    node_id: id,
+                    pending: m.len()?,
+                    oldest_pending_age_ms: m.oldest_received_ms()?.map(|t| now.saturating_sub(t)),
+                    requeued_total: requeued,
+                    blocks_mined_total: blocks,
+                    pairs_mined_total: pairs,
+                }),
+            })
+        })
+        .await
+    }
+
+    /// One mining attempt: if this node should mine, build a block of its
+    /// pending pairs on sync's tip and hand it over. Returns whether a block
+    /// was stored (so the caller tries again at once for the next batch).
+    async fn mine_once(self: &Arc<Self>) -> Result<bool, RemoteError> {
+        let rid = RequestId::new();
+        let cap = u64::from(self.genesis.params.max_pairs_per_block);
+        let tip: TipReply = self.sync(&SyncQuery::Tip, &rid).await.map_err(|e| RemoteError::unavailable(e))?;
+        let tip = tip.tip;
+        self.observe_tip(tip);
+        let now = self.now();
+        let leader = current_leader(&self.genesis, &tip, now).node_id == self.id;
+        let candidates = self.with_mempool(move |m| if leader { m.pending(cap) } else { m.fallback(cap) }).await?;
+        if candidates.is_empty() {
+            return Ok(false);
+        }
+        let ids: Vec<Identity> = candidates.iter().map(TxPair::identity).collect();
+        let (landed, _) = self.contains(&ids, &rid).await.map_err(RemoteError::unavailable)?;
+        if !landed.is_empty() {
+            let gone: Vec<Identity> = landed.keys().cloned().collect();
+            self.with_mempool(move |m| m.remove(&gone)).await?;
+        }
+        let txs: Vec<TxPair> = candidates.into_iter().filter(|p| !landed.contains_key(&p.identity())).collect();
+        if txs.is_empty() {
+            return Ok(true);
+        }
+        let n = txs.len();
+        let block = Block::mine(&tip, now, &self.key, txs);
+        let mined: Vec<Identity> = block.transactions.iter().map(TxPair::identity).collect();
+        let reply: AppendReply = self
+            .bus
+            .request(subjects::sync_append(&self.id), &AppendRequest { block: block.clone() }, self.sync_timeout(), &rid)
+            .await
+            .map_err(RemoteError::unavailable)?;
+        match reply {
+            AppendReply::Appended { tip } => {
+                self.observe_tip(tip);
+                self.with_mempool(move |m| m.remove(&mined)).await?;
+                self.metrics.blocks_mined.inc();
+                self.metrics.pairs_mined.inc_by(n as u64);
+                self.metrics.block_pairs.observe(n as f64);
+                debug!(index = block.index, pairs = n, leader, "block mined");
+                Ok(true)
+            }
+            AppendReply::NotOnTip { tip } => {
+                self.observe_tip(tip);
+                Ok(true)
+            }
+            AppendReply::Duplicates { ids, .. } => {
+                info!(count = ids.len(), "sync named pairs already in the chain: dropping them");
+                self.with_mempool(move |m| m.remove(&ids)).await?;
+                Ok(true)
+            }
+            AppendReply::Invalid { reason } => Err(RemoteError::internal(format!("sync rejected our block: {reason}"))),
+        }
+    }
+
+    async fn mine_loop(self: Arc<Self>, stop: CancellationToken) -> Result<(), BusError> {
+        if !self.validator {
+            info!("not a validator of the genesis set: this node never mines");
+            stop.cancelled().await;
+            return Ok(());
+        }
+        let interval = Duration::from_millis(self.settings.mine_interval_ms);
+        loop {
+            // Finish the block in flight before looking at `stop` again.
+            let again = match self.mine_once().await {
+                Ok(again) => again,
+                Err(e) => {
+                    debug!(%e, "mining attempt failed");
+                    false
+                }
+            };
+            if again {
+                if stop.is_cancelled() {
+                    break;
+                }
+                continue;
+            }
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(interval) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies chain-replaced events from sync's outbox, then reconciles
+    /// against the tip if it moved since the last reconciliation.
+    async fn reconcile_once(self: &Arc<Self>) -> Result<(), RemoteError> {
+        let rid = RequestId::new();
+        loop {
+            let last = self.with_mempool(|m| m.last_event_seq()).await?;
+            let req = EventsRequest { ack_through: (last > 0).then_some(last), after: last, limit: 16 };
+            let reply: EventsReply = self
+                .bus
+                .request(subjects::sync_events(&self.id), &req, self.sync_timeout(), &rid)
+                .await
+                .map_err(RemoteError::unavailable)?;
+            self.observe_tip(reply.tip);
+            if reply.events.is_empty() {
+                break;
+            }
+            for (seq, ev) in reply.events {
+                self.reconcile_with(&ev.orphaned, Some(seq), &rid).await?;
+            }
+        }
+        let reconciled = self.with_mempool(|m| m.reconciled_tip()).await?;
+        if reconciled != Some(*self.tip.borrow()) {
+            self.reconcile_with(&[], None, &rid).await?;
+        }
+        let (len, oldest) = self.with_mempool(|m| Ok((m.len()?, m.oldest_received_ms()?))).await?;
+        self.metrics.pending.set(len as i64);
+        let age = oldest.map(|t| self.now().saturating_sub(t) / 1_000).unwrap_or(0);
+        self.metrics.oldest_pending_age_seconds.set(age as i64);
+        Ok(())
+    }
+
+    async fn reconcile_with(self: &Arc<Self>, orphaned: &[Block], seq: Option<u64>, rid: &RequestId) -> Result<(), RemoteError> {
+        let pending = self.with_mempool(|m| m.pending(u64::MAX >> 1)).await?;
+        let mut ids: Vec<Identity> = pending.iter().map(TxPair::identity).collect();
+        let mut seen: HashSet<Identity> = ids.iter().cloned().collect();
+        for p in orphaned.iter().flat_map(|b| &b.transactions) {
+            if seen.insert(p.identity()) {
+                ids.push(p.identity());
+            }
+        }
+        let (landed, tip) = self.contains(&ids, rid).await.map_err(RemoteError::unavailable)?;
+        let r = reconcile(&landed, orphaned, &pending);
+        let requeued = r.requeue.len();
+        let (now, record) = (self.now(), r.clone());
+        self.with_mempool(move |m| m.apply_reconciliation(&record, &tip, seq, now)).await?;
+        self.metrics.requeued.inc_by(requeued as u64);
+        let ours = orphaned.iter().filter(|b| b.creator_node_id == self.id).count();
+        if ours > 0 {
+            info!(blocks = ours, event = seq, "our block orphaned, re-queuing {requeued} tx");
+        } else if requeued > 0 {
+            info!(event = seq, "orphaned blocks of peers: re-queuing {requeued} tx");
+        }
+        if requeued > 0 {
+            self.wake.notify_one();
+        }
+        if !r.superseded.is_empty() {
+            info!(count = r.superseded.len(), "pairs superseded by another result for their identity");
+        }
+        Ok(())
+    }
+}
+
+fn status_label(s: SubmitStatus) -> &'static str {
+    match s {
+        SubmitStatus::Accepted => "accepted",
+        SubmitStatus::AlreadyPending => "already_pending",
+        SubmitStatus::AlreadyInChain => "already_in_chain",
+        SubmitStatus::Conflict => "conflict",
+    }
+}
+
+fn block_ref(l: &Landed, tip: &TipInfo) -> BlockRef {
+    BlockRef { index: l.block_index, hash: l.block_hash, confirmations: tip.index.saturating_sub(l.block_index) + 1 }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// Starts the miner and runs it until `shutdown`.
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    settings.validate()?;
+    let genesis = Genesis::load(&settings.genesis_file)?;
+    let id = settings.common.node_id.clone();
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating {}", settings.data_dir.display()))?;
+    let key_file = settings.key_file.clone().unwrap_or_else(|| settings.data_dir.join("node.key"));
+    let key = NodeKey::load_or_generate(&key_file, &id)?;
+    let validator = match genesis.validator(&id) {
+        Some(v) if v.public_key != key.public_key() => {
+            anyhow::bail!("{} does not hold the key the genesis file lists for {id}", key_file.display())
+        }
+        Some(_) => true,
+        None => false,
+    };
+    let path = settings.data_dir.join("mempool.sqlite");
+    let mempool = Mempool::open(&path).with_context(|| format!("opening {}", path.display()))?;
+    info!(node = %id, validator, pending = mempool.len()?, "mempool open");
+    let peers = if settings.peers.is_empty() {
+        genesis.validators.iter().map(|v| v.node_id.clone()).filter(|n| *n != id).collect()
+    } else {
+        settings.peers.clone()
+    };
+    let bus = Bus::connect(&settings.common.nats_url, &format!("uwl-miner/{id}")).await?;
+    let metrics = Metrics::new(&id)?;
+    let (accept_tx, accept_rx) = mpsc::channel(4 * ACCEPT_BATCH);
+    let genesis_tip = Block::genesis(&genesis).tip_info();
+    let (tip_tx, _) = watch::channel(genesis_tip);
+    let miner = Arc::new(Miner {
+        id: id.clone(),
+        key,
+        genesis,
+        validator,
+        bus: bus.clone(),
+        mempool: Mutex::new(mempool),
+        peers,
+        down_until: Mutex::new(HashMap::new()),
+        wake: Notify::new(),
+        tip: tip_tx,
+        accept: accept_tx,
+        metrics: metrics.clone(),
+        settings: settings.clone(),
+    });
+
+    let health_bus = bus.clone();
+    let health = Arc::new(move || {
+        let connected = health_bus.is_connected();
+        Health { ready: connected, detail: serde_json::json!({"service": "miner", "nats": connected}) }
+    });
+    let admin = uwl_telemetry::serve_admin(settings.common.admin_addr, metrics.registry.clone(), health, shutdown.clone()).await?;
+    info!(%admin, "admin server listening");
+
+    // Requests stop first on shutdown; mining and reconciliation stop after
+    // the requests in flight were answered and the block in flight stored.
+    let requests = shutdown.clone();
+    let workers = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    let m = miner.clone();
+    tasks.spawn(serve(bus.clone(), subjects::miner_submit(&id), None, 4 * ACCEPT_BATCH, requests.clone(), move |q, rid| {
+        m.clone().submit(q, rid)
+    }));
+    let m = miner.clone();
+    tasks.spawn(serve(bus.clone(), subjects::miner_replicate(&id), None, 16, requests.clone(), move |q, _| {
+        m.clone().replicated(q)
+    }));
+    let m = miner.clone();
+    tasks.spawn(serve(bus.clone(), subjects::miner_read(&id), None, 64, requests.clone(), move |q, _| m.clone().read(q)));
+    let accept = tokio::spawn(miner.clone().accept_loop(accept_rx));
+
+    let mut background = JoinSet::new();
+    background.spawn(miner.clone().mine_loop(workers.clone()));
+    // Own sync's tip announcements keep the tip view (and block waits) current.
+    let (m, stop) = (miner.clone(), workers.clone());
+    let mut tips = bus.subscribe(subjects::TIPS.to_owned()).await?;
+    background.spawn(async move {
+        loop {
+            let msg = tokio::select! { _ = stop.cancelled() => break, m = tips.next() => match m { Some(m) => m, None => break } };
+            if let Ok(ann) = serde_json::from_slice::<TipAnnouncement>(&msg.payload) {
+                if ann.node_id == m.id {
+                    m.observe_tip(ann.tip);
+                }
+            }
+        }
+        Ok(())
+    });
+    let (m, stop) = (miner.clone(), workers.clone());
+    let mut hints = bus.subscribe(subjects::sync_replaced(&id)).await?;
+    background.spawn(async move {
+        let mut timer = tokio::time::interval(Duration::from_millis(m.settings.reconcile_interval_ms));
+        let mut tip_changes = m.tip.subscribe();
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = timer.tick() => {}
+                _ = hints.next() => {}
+                _ = tip_changes.changed() => {}
+            }
+            if let Err(e) = m.reconcile_once().await {
+                debug!(%e, "reconciliation deferred");
+            }
+        }
+        Ok(())
+    });
+    let (m, stop) = (miner.clone(), workers.clone());
+    background.spawn(async move {
+        let mut timer = tokio::time::interval(Duration::from_millis(m.settings.anti_entropy_interval_ms));
+        loop {
+            tokio::select! { _ = stop.cancelled() => break, _ = timer.tick() => {} }
+            let pending = match m.with_mempool(|mp| mp.pending(5_000)).await {
+                Ok(p) => p,
+                Err(e) => {
+                    warn!(%e, "anti-entropy: mempool read failed");
+                    continue;
+                }
+            };
+            m.replicate(&pending, &RequestId::new()).await;
+        }
+        Ok(())
+    });
+
+    shutdown.cancelled().await;
+    while let Some(res) = tasks.join_next().await {
+        if let Ok(Err(e)) = res {
+            warn!(%e, "request loop ended with an error");
+        }
+    }
+    workers.cancel();
+    while background.join_next().await.is_some() {}
+    drop(miner);
+    let _ = accept.await;
+    bus.drain().await;
+    info!("miner stopped");
+    Ok(())
+}

@@ -35,7 +35,7 @@ impl MemChain {
         }
         for b in &blocks {
             for pair in &b.transactions {
-                self.landed.insert(pair.identity(), Landed { block_index: b.index, receipt_id: pair.receipt_id() });
+                self.landed.insert(pair.identity(), Landed { block_index: b.index, block_hash: b.hash, receipt_id: pair.receipt_id() });
             }
         }
         self.blocks.extend(blocks);

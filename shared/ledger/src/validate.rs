@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Landed {
     pub block_index: u64,
+    pub block_hash: crate::Hash32,
     pub receipt_id: ReceiptId,
 }
 
@@ -74,7 +75,7 @@ impl<'a, V: ChainView + ?Sized> ForkView<'a, V> {
             .flat_map(|b| {
                 b.transactions
                     .iter()
-                    .map(move |p| (p.identity(), Landed { block_index: b.index, receipt_id: p.receipt_id() }))
+                    .map(move |p| (p.identity(), Landed { block_index: b.index, block_hash: b.hash, receipt_id: p.receipt_id() }))
             })
             .collect();
         Self { prefix, fork_point, new }

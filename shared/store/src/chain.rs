@@ -57,8 +57,10 @@ CREATE TABLE outbox (
 const TIP_SQL: &str = "SELECT body FROM blocks WHERE idx = (SELECT max(idx) FROM blocks)";
 const BLOCK_SQL: &str = "SELECT body FROM blocks WHERE idx = ?1";
 const BALANCE_SQL: &str = "SELECT balance FROM balances WHERE client_id = ?1";
-const LANDED_SQL: &str = "SELECT block_idx, receipt_id FROM identities WHERE client_id = ?1 AND contract_id = ?2";
-const RECEIPT_SQL: &str = "SELECT client_id, contract_id, block_idx FROM identities WHERE receipt_id = ?1";
+const LANDED_SQL: &str = "SELECT i.block_idx, i.receipt_id, b.hash FROM identities i JOIN blocks b ON b.idx = i.block_idx
+     WHERE i.client_id = ?1 AND i.contract_id = ?2";
+const RECEIPT_SQL: &str = "SELECT i.client_id, i.contract_id, i.block_idx, b.hash FROM identities i JOIN blocks b ON b.idx = i.block_idx
+     WHERE i.receipt_id = ?1";
 
 /// The result of [`ChainStore::apply`].
 #[derive(Debug, Default)]
@@ -149,12 +151,15 @@ impl ChainStore {
 
     /// Where `id` landed in this chain.
     pub fn landed(&self, id: &Identity) -> Result<Option<Landed>> {
-        let row: Option<(i64, String)> = self
+        let row: Option<(i64, String, String)> = self
             .conn
             .prepare_cached(LANDED_SQL)?
-            .query_row([&id.client_id, &id.contract_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row([&id.client_id, &id.contract_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
-        row.map(|(idx, rid)| Ok(Landed { block_index: idx as u64, receipt_id: hash_from_sql(rid)? })).transpose()
+        row.map(|(idx, rid, hash)| {
+            Ok(Landed { block_index: idx as u64, block_hash: hash_from_sql(hash)?, receipt_id: hash_from_sql(rid)? })
+        })
+        .transpose()
     }
 
     /// [`Self::landed`] for many identities; absent ones are left out.
@@ -170,14 +175,16 @@ impl ChainStore {
 
     /// The identity and landing of a receipt that is in the chain.
     pub fn receipt(&self, receipt_id: &ReceiptId) -> Result<Option<(Identity, Landed)>> {
-        let row: Option<(String, String, i64)> = self
+        let row: Option<(String, String, i64, String)> = self
             .conn
             .prepare_cached(RECEIPT_SQL)?
-            .query_row([receipt_id.to_hex()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_row([receipt_id.to_hex()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .optional()?;
-        Ok(row.map(|(client_id, contract_id, idx)| {
-            (Identity { client_id, contract_id }, Landed { block_index: idx as u64, receipt_id: *receipt_id })
-        }))
+        row.map(|(client_id, contract_id, idx, hash)| {
+            let landed = Landed { block_index: idx as u64, block_hash: hash_from_sql(hash)?, receipt_id: *receipt_id };
+            Ok((Identity { client_id, contract_id }, landed))
+        })
+        .transpose()
     }
 
     /// What [`uwl_ledger::plan_adoption`] needs to judge `incoming`: the tip,

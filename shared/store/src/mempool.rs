@@ -246,6 +246,24 @@ impl Mempool {
             .collect()
     }
 
+    /// The orphan record of `receipt_id`, if its pair was in one of our orphaned blocks.
+    pub fn orphaned_by_receipt(&self, receipt_id: &ReceiptId) -> Result<Option<OrphanRecord>> {
+        let row: Option<(String, i64, String, i64)> = self
+            .conn
+            .prepare_cached("SELECT pair, block_index, block_hash, orphaned_ms FROM orphaned WHERE receipt_id = ?1")?
+            .query_row([receipt_id.to_hex()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .optional()?;
+        row.map(|(pair, idx, hash, ms)| {
+            Ok(OrphanRecord {
+                pair: decode(&pair)?,
+                block_index: idx as u64,
+                block_hash: db::hash_from_sql(hash)?,
+                orphaned_ms: ms as u64,
+            })
+        })
+        .transpose()
+    }
+
     /// The receipt that superseded `receipt_id`, if it lost to another result.
     pub fn superseded_by(&self, receipt_id: &ReceiptId) -> Result<Option<ReceiptId>> {
         let by: Option<String> = self
