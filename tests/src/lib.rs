@@ -1,1 +1,289 @@
+//! Test harness for the integration and fault tests: NATS servers in
+//! containers built from this repository's images (nothing is pulled), a
+//! test network (keys and genesis in a temporary directory), node services
+//! started in process with fast timers, bus helpers, and bounded waits.
+//!
+//! Container tests need Docker and the local images (`deploy/images/build.sh`);
+//! when either is missing they fail with a message saying so, never skip.
+#![allow(missing_debug_implementations)]
 
+use anyhow::{bail, Context};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+use testcontainers::core::{IntoContainerPort, WaitFor};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uwl_bus::proto::*;
+use uwl_bus::{subjects, Bus, BusError, RequestId};
+use uwl_ledger::{Block, Genesis, Identity, NetworkParams, NodeKey, TxPair};
+
+pub const NATS_IMAGE: (&str, &str) = ("uwl-nats", "dev");
+
+/// Container tests share two cores: they run one at a time.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn require_image(name: &str, tag: &str) -> anyhow::Result<()> {
+    let out = std::process::Command::new("docker")
+        .args(["image", "inspect", &format!("{name}:{tag}")])
+        .output()
+        .context("docker is not installed or not on PATH: container tests need it")?;
+    if !out.status.success() {
+        bail!("image {name}:{tag} is missing: build it with deploy/images/build.sh (deploy/test does)");
+    }
+    Ok(())
+}
+
+/// A NATS server in a container, and the URL to reach it from the host.
+pub struct Nats {
+    pub url: String,
+    pub container: ContainerAsync<GenericImage>,
+}
+
+pub async fn nats() -> anyhow::Result<Nats> {
+    require_image(NATS_IMAGE.0, NATS_IMAGE.1)?;
+    let container = GenericImage::new(NATS_IMAGE.0, NATS_IMAGE.1)
+        .with_exposed_port(4222.tcp())
+        .with_wait_for(WaitFor::message_on_stderr("Server is ready"))
+        .start()
+        .await
+        .context("starting the NATS container")?;
+    let port = container.get_host_port_ipv4(4222.tcp()).await?;
+    Ok(Nats { url: format!("nats://127.0.0.1:{port}"), container })
+}
+
+/// Keys and genesis of `n` validators `node-1..node-n` in a temporary directory.
+pub struct TestNet {
+    pub dir: tempfile::TempDir,
+    pub genesis: Genesis,
+    pub genesis_file: PathBuf,
+    pub nodes: Vec<String>,
+}
+
+impl TestNet {
+    pub fn new(n: usize, params: NetworkParams) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let mut validators = Vec::new();
+        let mut nodes = Vec::new();
+        for i in 1..=n {
+            let node = format!("node-{i}");
+            std::fs::create_dir_all(dir.path().join(&node))?;
+            let key = NodeKey::load_or_generate(&dir.path().join(&node).join("node.key"), &node)?;
+            validators.push(key.validator());
+            nodes.push(node);
+        }
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
+        let genesis = Genesis::new("uwl-test", now - 1_000, validators, params)?;
+        let genesis_file = dir.path().join("genesis.json");
+        genesis.save(&genesis_file)?;
+        Ok(Self { dir, genesis, genesis_file, nodes })
+    }
+
+    pub fn data_dir(&self, node: &str) -> PathBuf {
+        self.dir.path().join(node)
+    }
+
+    pub fn key(&self, node: &str) -> anyhow::Result<NodeKey> {
+        Ok(NodeKey::load_or_generate(&self.data_dir(node).join("node.key"), node)?)
+    }
+
+    fn common(&self, node: &str, url: &str) -> Vec<String> {
+        ["--node-id", node, "--nats-url", url, "--admin-addr", "127.0.0.1:0"].map(str::to_owned).to_vec()
+    }
+
+    /// Sync of `node` with fast timers; `extra` are more command-line flags.
+    pub fn sync(&self, node: &str, url: &str, extra: &[&str]) -> anyhow::Result<Service> {
+        let mut args = vec!["uwl-sync".to_owned()];
+        args.extend(self.common(node, url));
+        args.extend(self.files(node));
+        args.extend(["--pull-interval-ms", "500", "--announce-interval-ms", "200", "--peer-timeout-ms", "1000"].map(str::to_owned));
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let settings = <uwl_sync::Settings as clap::Parser>::try_parse_from(args)?;
+        Ok(Service::spawn(format!("sync/{node}"), move |t| uwl_sync::run(settings, t)))
+    }
+
+    /// Miner of `node` with fast timers.
+    pub fn miner(&self, node: &str, url: &str, extra: &[&str]) -> anyhow::Result<Service> {
+        let mut args = vec!["uwl-miner".to_owned()];
+        args.extend(self.common(node, url));
+        args.extend(self.files(node));
+        args.extend(
+            ["--mine-interval-ms", "10", "--reconcile-interval-ms", "200", "--anti-entropy-interval-ms", "1000"]
+                .map(str::to_owned),
+        );
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let settings = <uwl_miner::Settings as clap::Parser>::try_parse_from(args)?;
+        Ok(Service::spawn(format!("miner/{node}"), move |t| uwl_miner::run(settings, t)))
+    }
+
+    fn files(&self, node: &str) -> Vec<String> {
+        vec![
+            "--data-dir".into(),
+            self.data_dir(node).display().to_string(),
+            "--genesis-file".into(),
+            self.genesis_file.display().to_string(),
+        ]
+    }
+}
+
+/// A service running in this process.
+pub struct Service {
+    pub name: String,
+    token: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Service {
+    pub fn spawn<F, Fut>(name: String, f: F) -> Self
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let token = CancellationToken::new();
+        let task = tokio::spawn(f(token.clone()));
+        Self { name, token, task }
+    }
+
+    /// Graceful stop; fails if the service had failed.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.token.cancel();
+        match tokio::time::timeout(Duration::from_secs(10), self.task).await {
+            Ok(Ok(r)) => r.with_context(|| format!("{} failed", self.name)),
+            Ok(Err(e)) => bail!("{} panicked: {e}", self.name),
+            Err(_) => bail!("{} did not stop within 10 s", self.name),
+        }
+    }
+
+    /// Abrupt end (the task is dropped at its next await point), like a crash
+    /// of the process: what was committed stays, nothing else runs.
+    pub fn kill(self) {
+        self.task.abort();
+    }
+}
+
+/// A client of the bus for tests.
+pub struct Client {
+    pub bus: Bus,
+    pub timeout: Duration,
+}
+
+impl Client {
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let bus = Bus::connect(url, "uwl-test").await?;
+        Ok(Self { bus, timeout: Duration::from_secs(5) })
+    }
+
+    pub async fn submit(&self, node: &str, pair: &TxPair, origin: SubmitOrigin, wait_block_ms: u64) -> Result<SubmitReply, BusError> {
+        let req = SubmitRequest { pair: pair.clone(), origin, wait_block_ms };
+        let timeout = self.timeout + Duration::from_millis(wait_block_ms);
+        self.bus.request(subjects::miner_submit(node), &req, timeout, &RequestId::new()).await
+    }
+
+    pub async fn sync_stats(&self, node: &str) -> Result<SyncStats, BusError> {
+        self.bus.request(subjects::sync_read(node), &SyncQuery::Stats, self.timeout, &RequestId::new()).await
+    }
+
+    pub async fn miner_stats(&self, node: &str) -> Result<MinerStats, BusError> {
+        self.bus.request(subjects::miner_read(node), &MinerQuery::Stats, self.timeout, &RequestId::new()).await
+    }
+
+    /// Waits until `node`'s sync (and miner, if `miner`) answer.
+    pub async fn ready(&self, node: &str, miner: bool) -> anyhow::Result<()> {
+        wait_for(&format!("{node} ready"), Duration::from_secs(20), || async {
+            self.sync_stats(node).await?;
+            if miner {
+                self.miner_stats(node).await?;
+            }
+            Ok(Some(()))
+        })
+        .await
+    }
+
+    /// The whole chain of `node` after block 0.
+    pub async fn chain(&self, node: &str) -> Result<Vec<Block>, BusError> {
+        let mut out: Vec<Block> = Vec::new();
+        loop {
+            let from = out.last().map_or(1, |b| b.index + 1);
+            let q = SyncQuery::Blocks { locator: vec![], from, limit: 500 };
+            let r: BlocksReply = self.bus.request(subjects::sync_read(node), &q, self.timeout, &RequestId::new()).await?;
+            if r.blocks.is_empty() {
+                return Ok(out);
+            }
+            out.extend(r.blocks);
+        }
+    }
+}
+
+/// Identities in `chain`, with how often each appears.
+pub fn identity_counts(chain: &[Block]) -> std::collections::HashMap<Identity, usize> {
+    let mut m = std::collections::HashMap::new();
+    for p in chain.iter().flat_map(|b| &b.transactions) {
+        *m.entry(p.identity()).or_insert(0) += 1;
+    }
+    m
+}
+
+/// Polls `check` every 100 ms until it returns `Ok(Some(v))`, or fails
+/// after `limit` with the last state it described.
+pub async fn wait_for<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Option<T>>>,
+{
+    let start = Instant::now();
+    loop {
+        let last = match check().await {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => "condition not met".to_owned(),
+            Err(e) => format!("{e:#}"),
+        };
+        if start.elapsed() > limit {
+            bail!("timed out after {limit:?} waiting for {what}: {last}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Captures every log line of this test process (for assertions on logs).
+pub fn capture_logs() -> &'static Mutex<Vec<u8>> {
+    static LOGS: std::sync::OnceLock<&'static Mutex<Vec<u8>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf: &'static Mutex<Vec<u8>> = Box::leak(Box::new(Mutex::new(Vec::new())));
+        let writer = move || LogWriter(buf);
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")))
+            .with_ansi(false)
+            .with_writer(writer)
+            .try_init();
+        buf
+    })
+}
+
+pub fn logs_contain(needle: &str) -> bool {
+    let logs = capture_logs().lock().unwrap_or_else(PoisonError::into_inner);
+    String::from_utf8_lossy(&logs).contains(needle)
+}
+
+struct LogWriter(&'static Mutex<Vec<u8>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).extend_from_slice(b);
+        std::io::stderr().write_all(b)?;
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Fast test network parameters: 1 s rounds.
+pub fn fast_params() -> NetworkParams {
+    NetworkParams { t_round_ms: 1_000, max_future_ms: 5_000, max_pairs_per_block: 500 }
+}

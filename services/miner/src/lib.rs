@@ -201,8 +201,12 @@ impl Miner {
 
     /// Group commit: makes every queued pair durable in one transaction,
     /// replicates the batch once, then answers each submitter.
-    async fn accept_loop(self: Arc<Self>, mut rx: mpsc::Receiver<AcceptJob>) -> Result<(), BusError> {
-        while let Some(first) = rx.recv().await {
+    async fn accept_loop(self: Arc<Self>, mut rx: mpsc::Receiver<AcceptJob>, stop: CancellationToken) -> Result<(), BusError> {
+        loop {
+            let first = tokio::select! {
+                _ = stop.cancelled() => break,
+                j = rx.recv() => match j { Some(j) => j, None => break },
+            };
             let mut jobs = vec![first];
             while jobs.len() < ACCEPT_BATCH {
                 match rx.try_recv() {
@@ -502,9 +506,9 @@ impl Miner {
         self.metrics.requeued.inc_by(requeued as u64);
         let ours = orphaned.iter().filter(|b| b.creator_node_id == self.id).count();
         if ours > 0 {
-            info!(blocks = ours, event = seq, "our block orphaned, re-queuing {requeued} tx");
+            info!(node = %self.id, blocks = ours, event = seq, "our block orphaned, re-queuing {requeued} tx");
         } else if requeued > 0 {
-            info!(event = seq, "orphaned blocks of peers: re-queuing {requeued} tx");
+            info!(node = %self.id, event = seq, "orphaned blocks of peers: re-queuing {requeued} tx");
         }
         if requeued > 0 {
             self.wake.notify_one();
@@ -600,9 +604,8 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     }));
     let m = miner.clone();
     tasks.spawn(serve(bus.clone(), subjects::miner_read(&id), None, 64, requests.clone(), move |q, _| m.clone().read(q)));
-    let accept = tokio::spawn(miner.clone().accept_loop(accept_rx));
-
     let mut background = JoinSet::new();
+    background.spawn(miner.clone().accept_loop(accept_rx, workers.clone()));
     background.spawn(miner.clone().mine_loop(workers.clone()));
     // Own sync's tip announcements keep the tip view (and block waits) current.
     let (m, stop) = (miner.clone(), workers.clone());
@@ -661,8 +664,6 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     }
     workers.cancel();
     while background.join_next().await.is_some() {}
-    drop(miner);
-    let _ = accept.await;
     bus.drain().await;
     info!("miner stopped");
     Ok(())

@@ -1,0 +1,286 @@
+//! Node services (sync, miner) against a real NATS server in a container.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+use uwl_bus::proto::{SubmitOrigin, SubmitStatus};
+use uwl_ledger::testkit::pair;
+use uwl_ledger::{current_leader, Block, TxPair};
+use uwl_tests::*;
+
+const LONG: Duration = Duration::from_secs(30);
+
+fn pairs(tag: &str, n: usize) -> Vec<TxPair> {
+    (0..n).map(|i| pair(&format!("client-{}", i % 3), &format!("{tag}-{i}"), 0)).collect()
+}
+
+/// Waits until every node has the same tip, an empty mempool, and every
+/// identity of `want` exactly once; returns the converged chain.
+async fn converged(c: &Client, nodes: &[&str], want: &[TxPair]) -> anyhow::Result<Vec<Block>> {
+    wait_for("convergence", LONG, || async {
+        let mut chains = Vec::new();
+        for n in nodes {
+            if c.miner_stats(n).await?.pending > 0 {
+                return Ok(None);
+            }
+            chains.push(c.chain(n).await?);
+        }
+        let tips: HashSet<_> = chains.iter().map(|ch| ch.last().map(|b| b.hash)).collect();
+        if tips.len() != 1 {
+            return Ok(None);
+        }
+        let counts = identity_counts(&chains[0]);
+        anyhow::ensure!(counts.values().all(|n| *n == 1), "an identity is twice in the chain");
+        Ok(want.iter().all(|p| counts.get(&p.identity()) == Some(&1)).then(|| chains.swap_remove(0)))
+    })
+    .await
+}
+
+/// Node 1 mines A on block 0 while node 2 is away; node 2 then mines B on
+/// block 0 while node 1 is away: two chains from block 0, one will lose.
+/// Returns the loser, its chain, and the winner.
+async fn forked_pair(net: &TestNet, nats: &Nats, c: &Client, a: &[TxPair], b: &[TxPair]) -> anyhow::Result<(String, Vec<Block>, String)> {
+    let mut chains = Vec::new();
+    for (node, work) in [("node-1", a), ("node-2", b)] {
+        let (s, m) = (net.sync(node, &nats.url, &[])?, net.miner(node, &nats.url, &[])?);
+        c.ready(node, true).await?;
+        // replicated: false, the other node is away: only this node has its pairs
+        for r in futures_join(work.iter().map(|p| c.submit(node, p, SubmitOrigin::Fallback, 0))).await {
+            let r = r?;
+            anyhow::ensure!(r.status == SubmitStatus::Accepted && !r.replicated, "{r:?}");
+        }
+        let chain = wait_for("pairs mined", LONG, || async {
+            let chain = c.chain(node).await?;
+            let ids = identity_counts(&chain);
+            Ok(work.iter().all(|p| ids.contains_key(&p.identity())).then_some(chain))
+        })
+        .await?;
+        chains.push(chain);
+        s.stop().await?;
+        m.stop().await?;
+    }
+    let tip = |ch: &[Block]| ch.last().map(Block::tip_info).unwrap_or_else(|| Block::genesis(&net.genesis).tip_info());
+    let one_wins = uwl_ledger::is_better(&tip(&chains[0]), &tip(&chains[1]));
+    let (loser, winner) = if one_wins { ("node-2", "node-1") } else { ("node-1", "node-2") };
+    let lost = chains.swap_remove(usize::from(one_wins));
+    Ok((loser.to_owned(), lost, winner.to_owned()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_fork_and_the_losers_pairs_are_requeued_and_mined() -> anyhow::Result<()> {
+    let _serial = serial();
+    capture_logs();
+    let nats = nats().await?;
+    let net = TestNet::new(2, fast_params())?;
+    let c = Client::connect(&nats.url).await?;
+    let (a, b) = (pairs("a", 3), pairs("b", 2));
+    let (loser, lost, winner) = forked_pair(&net, &nats, &c, &a, &b).await?;
+    let lost_pairs: usize = lost.iter().map(|b| b.transactions.len()).sum();
+
+    // Both nodes back: fork choice picks one chain, the other node replaces its own.
+    let services = [
+        net.sync("node-1", &nats.url, &[])?,
+        net.miner("node-1", &nats.url, &[])?,
+        net.sync("node-2", &nats.url, &[])?,
+        net.miner("node-2", &nats.url, &[])?,
+    ];
+    let all: Vec<TxPair> = a.iter().chain(&b).cloned().collect();
+    // The loser's pairs were mined again without any new submission.
+    let chain = converged(&c, &["node-1", "node-2"], &all).await?;
+    assert_eq!(chain[0].creator_node_id, winner);
+    let stats = c.sync_stats(&loser).await?;
+    assert_eq!(stats.replacements_total, 1, "the chain-replaced event");
+    assert_eq!(stats.orphaned_blocks_total, lost.len() as u64);
+    assert_eq!(c.miner_stats(&loser).await?.requeued_total, lost_pairs as u64, "the re-queue counter");
+    assert!(logs_contain(&format!("our block orphaned, re-queuing {lost_pairs} tx")), "the log line");
+    println!("fork: {loser} lost {} blocks, {lost_pairs} pairs re-queued and mined again", lost.len());
+    for s in services {
+        s.stop().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replacement_while_the_miner_is_down_is_reconciled_when_it_returns() -> anyhow::Result<()> {
+    let _serial = serial();
+    capture_logs();
+    let nats = nats().await?;
+    let net = TestNet::new(2, fast_params())?;
+    let c = Client::connect(&nats.url).await?;
+    let (a, b) = (pairs("a", 2), pairs("b", 4));
+    let (loser, lost, winner) = forked_pair(&net, &nats, &c, &a, &b).await?;
+    let lost_pairs: usize = lost.iter().map(|b| b.transactions.len()).sum();
+
+    // The loser's sync replaces its chain while the loser's miner is down.
+    let s1 = net.sync("node-1", &nats.url, &[])?;
+    let s2 = net.sync("node-2", &nats.url, &[])?;
+    wait_for("the loser replaced its chain", LONG, || async {
+        Ok((c.sync_stats(&loser).await?.replacements_total == 1).then_some(()))
+    })
+    .await?;
+    // The lost pairs are in no chain now; only the loser's mempool store
+    // and the event in its sync's outbox can bring them back.
+    let m_loser = net.miner(&loser, &nats.url, &[])?;
+    let m_winner = net.miner(&winner, &nats.url, &[])?;
+    let all: Vec<TxPair> = a.iter().chain(&b).cloned().collect();
+    converged(&c, &["node-1", "node-2"], &all).await?;
+    assert_eq!(c.miner_stats(&loser).await?.requeued_total, lost_pairs as u64);
+    for s in [s1, s2, m_loser, m_winner] {
+        s.stop().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pair_acknowledged_by_a_killed_leader_is_mined_by_the_other_node() -> anyhow::Result<()> {
+    let _serial = serial();
+    let nats = nats().await?;
+    let net = TestNet::new(2, fast_params())?;
+    let c = Client::connect(&nats.url).await?;
+    let g0 = Block::genesis(&net.genesis).tip_info();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
+    let leader = current_leader(&net.genesis, &g0, now).node_id.clone();
+    let other = net.nodes.iter().find(|n| **n != leader).cloned().unwrap_or_default();
+
+    let leader_miner = net.miner(&leader, &nats.url, &[])?;
+    let other_sync = net.sync(&other, &nats.url, &[])?;
+    let other_miner = net.miner(&other, &nats.url, &[])?;
+    c.ready(&other, true).await?;
+    wait_for("leader's miner up", LONG, || async { Ok(Some(c.miner_stats(&leader).await?)) }).await?;
+    // The leader's sync is not running, so the leader cannot mine before it dies.
+    let p = pair("alice", "survivor", 0);
+    let r = c.submit(&leader, &p, SubmitOrigin::Local, 0).await?;
+    assert_eq!(r.status, SubmitStatus::Accepted);
+    assert!(r.replicated, "acknowledged after replication to {other}");
+    leader_miner.kill();
+
+    let block = wait_for("the pair in a block of the other node", LONG, || async {
+        let chain = c.chain(&other).await?;
+        Ok(chain.into_iter().find(|b| b.transactions.iter().any(|t| t.identity() == p.identity())))
+    })
+    .await?;
+    assert_eq!(block.creator_node_id, other, "mined by {other} once rounds made it the leader");
+    other_sync.stop().await?;
+    other_miner.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_keeps_chain_and_pending_and_reads_one_block_at_start() -> anyhow::Result<()> {
+    let _serial = serial();
+    let nats = nats().await?;
+    let net = TestNet::new(2, fast_params())?;
+    let c = Client::connect(&nats.url).await?;
+    // A long chain written straight into node 1's store.
+    {
+        let key = net.key("node-1")?;
+        let mut store = uwl_store::ChainStore::open(&net.data_dir("node-1").join("chain.sqlite"), &net.genesis)?;
+        let mut parent = store.tip().clone();
+        let mut blocks = Vec::new();
+        for i in 0..10_000u64 {
+            let b = Block::mine(&parent.tip_info(), parent.timestamp, &key, vec![pair("bulk", &format!("bulk-{i}"), 0)]);
+            parent = b.clone();
+            blocks.push(b);
+        }
+        store.apply(0, &blocks, 0)?;
+    }
+    let (s1, m1) = (net.sync("node-1", &nats.url, &[])?, net.miner("node-1", &nats.url, &[])?);
+    c.ready("node-1", true).await?;
+    let stats = c.sync_stats("node-1").await?;
+    assert_eq!(stats.tip.map(|t| t.index), Some(10_000));
+    assert_eq!(stats.blocks_read_at_start, 1, "start-up read the tip, not the chain");
+    // Pending that cannot be mined (sync stopped), then everything restarts.
+    s1.stop().await?;
+    let waiting = pairs("w", 5);
+    for p in &waiting {
+        assert_eq!(c.submit("node-1", p, SubmitOrigin::Fallback, 0).await?.status, SubmitStatus::Accepted);
+    }
+    m1.stop().await?;
+    {
+        let m = uwl_store::Mempool::open(&net.data_dir("node-1").join("mempool.sqlite"))?;
+        assert_eq!(m.len()?, 5, "pending survived the stop");
+        let s = uwl_store::ChainStore::open(&net.data_dir("node-1").join("chain.sqlite"), &net.genesis)?;
+        assert_eq!(s.tip().index, 10_000);
+    }
+    let (s1, m1) = (net.sync("node-1", &nats.url, &[])?, net.miner("node-1", &nats.url, &[])?);
+    c.ready("node-1", true).await?;
+    let chain = wait_for("the pending pairs mined after the restart", LONG, || async {
+        let chain = c.chain("node-1").await?;
+        let ids = identity_counts(&chain);
+        Ok(waiting.iter().all(|p| ids.contains_key(&p.identity())).then_some(chain))
+    })
+    .await?;
+    assert_eq!(chain.len(), 10_001);
+    assert_eq!(c.sync_stats("node-1").await?.blocks_read_at_start, 1);
+    s1.stop().await?;
+    m1.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_1000_submissions_is_group_committed() -> anyhow::Result<()> {
+    let _serial = serial();
+    let nats = nats().await?;
+    let net = TestNet::new(2, fast_params())?;
+    let c = Client::connect(&nats.url).await?;
+    let services = [
+        net.sync("node-1", &nats.url, &[])?,
+        net.miner("node-1", &nats.url, &[])?,
+        net.sync("node-2", &nats.url, &[])?,
+        net.miner("node-2", &nats.url, &[])?,
+    ];
+    c.ready("node-1", true).await?;
+    c.ready("node-2", true).await?;
+    let burst = pairs("burst", 1_000);
+    let start = Instant::now();
+    let replies = futures_join(burst.iter().map(|p| c.submit("node-1", p, SubmitOrigin::Fallback, 0))).await;
+    let acked = replies.iter().filter(|r| matches!(r, Ok(r) if r.status == SubmitStatus::Accepted)).count();
+    let ack_time = start.elapsed();
+    assert_eq!(acked, 1_000, "{:?}", replies.iter().find(|r| r.is_err()));
+    let chain = converged(&c, &["node-1", "node-2"], &burst).await?;
+    let blocks = chain.iter().filter(|b| b.transactions.iter().any(|p| p.identity().contract_id.starts_with("burst"))).count();
+    let mean = 1_000.0 / blocks as f64;
+    println!("burst: 1000 acknowledged in {ack_time:?}, in the chain in {:?}: {blocks} blocks, mean {mean:.1} pairs per block", start.elapsed());
+    assert!(mean >= 10.0, "mean pairs per block {mean:.1} < 10");
+    for s in services {
+        s.stop().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_mining_concurrently_converge() -> anyhow::Result<()> {
+    let _serial = serial();
+    let nats = nats().await?;
+    let net = TestNet::new(3, fast_params())?;
+    let c = Client::connect(&nats.url).await?;
+    let mut services = Vec::new();
+    for n in &net.nodes {
+        services.push(net.sync(n, &nats.url, &[])?);
+        services.push(net.miner(n, &nats.url, &[])?);
+    }
+    for n in &net.nodes {
+        c.ready(n, true).await?;
+    }
+    let work = pairs("three", 60);
+    // Every node mines its own share at once (fallback): forks are expected.
+    let sends = work.iter().enumerate().map(|(i, p)| {
+        let node = &net.nodes[i % 3];
+        let origin = if i % 2 == 0 { SubmitOrigin::Fallback } else { SubmitOrigin::Local };
+        c.submit(node, p, origin, 0)
+    });
+    for r in futures_join(sends).await {
+        assert!(matches!(r?.status, SubmitStatus::Accepted));
+    }
+    let nodes: Vec<&str> = net.nodes.iter().map(String::as_str).collect();
+    let chain = converged(&c, &nodes, &work).await?;
+    let creators: HashSet<&str> = chain.iter().map(|b| b.creator_node_id.as_str()).collect();
+    println!("three nodes: {} blocks by {:?}", chain.len(), creators);
+    for s in services {
+        s.stop().await?;
+    }
+    Ok(())
+}
+
+async fn futures_join<F: std::future::Future>(it: impl Iterator<Item = F>) -> Vec<F::Output> {
+    futures::future::join_all(it).await
+}
