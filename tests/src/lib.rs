@@ -93,14 +93,19 @@ impl TestNet {
         Ok(NodeKey::load_or_generate(&self.data_dir(node).join("node.key"), node)?)
     }
 
-    fn common(&self, node: &str, url: &str) -> Vec<String> {
-        ["--node-id", node, "--nats-url", url, "--admin-addr", "127.0.0.1:0"].map(str::to_owned).to_vec()
+    /// Flags every service takes; an admin address in `extra` replaces the default (any free port).
+    fn common(&self, node: &str, url: &str, extra: &[&str]) -> Vec<String> {
+        let mut args: Vec<String> = ["--node-id", node, "--nats-url", url].map(str::to_owned).to_vec();
+        if !extra.contains(&"--admin-addr") {
+            args.extend(["--admin-addr".to_owned(), "127.0.0.1:0".to_owned()]);
+        }
+        args
     }
 
     /// Sync of `node` with fast timers; `extra` are more command-line flags.
     pub fn sync(&self, node: &str, url: &str, extra: &[&str]) -> anyhow::Result<Service> {
         let mut args = vec!["uwl-sync".to_owned()];
-        args.extend(self.common(node, url));
+        args.extend(self.common(node, url, extra));
         args.extend(self.files(node));
         args.extend(["--pull-interval-ms", "500", "--announce-interval-ms", "200", "--peer-timeout-ms", "1000"].map(str::to_owned));
         args.extend(extra.iter().map(|s| s.to_string()));
@@ -111,7 +116,7 @@ impl TestNet {
     /// Miner of `node` with fast timers.
     pub fn miner(&self, node: &str, url: &str, extra: &[&str]) -> anyhow::Result<Service> {
         let mut args = vec!["uwl-miner".to_owned()];
-        args.extend(self.common(node, url));
+        args.extend(self.common(node, url, extra));
         args.extend(self.files(node));
         args.extend(
             ["--mine-interval-ms", "10", "--reconcile-interval-ms", "200", "--anti-entropy-interval-ms", "1000"]

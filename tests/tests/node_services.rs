@@ -1,4 +1,6 @@
 //! Node services (sync, miner) against a real NATS server in a container.
+// Container tests hold a process-wide lock (`serial`) across awaits on purpose.
+#![allow(clippy::await_holding_lock)]
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};

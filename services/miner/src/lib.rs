@@ -377,7 +377,7 @@ impl Miner {
     async fn mine_once(self: &Arc<Self>) -> Result<bool, RemoteError> {
         let rid = RequestId::new();
         let cap = u64::from(self.genesis.params.max_pairs_per_block);
-        let tip: TipReply = self.sync(&SyncQuery::Tip, &rid).await.map_err(|e| RemoteError::unavailable(e))?;
+        let tip: TipReply = self.sync(&SyncQuery::Tip, &rid).await.map_err(RemoteError::unavailable)?;
         let tip = tip.tip;
         self.observe_tip(tip);
         let now = self.now();

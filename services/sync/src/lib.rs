@@ -104,7 +104,7 @@ impl Node {
             f(&mut store)
         })
         .await
-        .map_err(|e| RemoteError::internal(e))
+        .map_err(RemoteError::internal)
     }
 
     fn set_tip(&self, tip: TipInfo) {
