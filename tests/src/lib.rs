@@ -82,7 +82,43 @@ impl TestNet {
         let genesis = Genesis::new("uwl-test", now - 1_000, validators, params)?;
         let genesis_file = dir.path().join("genesis.json");
         genesis.save(&genesis_file)?;
+        NodeKey::load_or_generate(&dir.path().join("issuer.key"), "issuer")?;
         Ok(Self { dir, genesis, genesis_file, nodes })
+    }
+
+    pub fn issuer(&self) -> anyhow::Result<NodeKey> {
+        Ok(NodeKey::load_or_generate(&self.dir.path().join("issuer.key"), "issuer")?)
+    }
+
+    /// An ingest instance of `node` on a free port; returns it and its base URL.
+    pub async fn ingest(&self, node: &str, url: &str, extra: &[&str]) -> anyhow::Result<(Service, Http)> {
+        let mut args = vec!["uwl-ingest".to_owned()];
+        args.extend(self.common(node, url, extra));
+        args.extend([
+            "--http-addr".to_owned(),
+            "127.0.0.1:0".to_owned(),
+            "--genesis-file".to_owned(),
+            self.genesis_file.display().to_string(),
+            "--issuer-key-file".to_owned(),
+            self.dir.path().join("issuer.key").display().to_string(),
+            "--hash-difficulty-bits".to_owned(),
+            "6".to_owned(),
+            "--matmul-n".to_owned(),
+            "4".to_owned(),
+        ]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let settings = <uwl_ingest::Settings as clap::Parser>::try_parse_from(args)?;
+        let app = uwl_ingest::build(settings).await?;
+        let base = format!("http://{}", app.addr());
+        Ok((Service::spawn(format!("ingest/{node}"), move |t| app.run(t)), Http::new(&base)))
+    }
+
+    /// A verifier instance.
+    pub fn verifier(&self, name: &str, url: &str) -> anyhow::Result<Service> {
+        let settings = <uwl_verifier::Settings as clap::Parser>::try_parse_from([
+            "uwl-verifier", "--node-id", name, "--nats-url", url, "--admin-addr", "127.0.0.1:0",
+        ])?;
+        Ok(Service::spawn(format!("verifier/{name}"), move |t| uwl_verifier::run(settings, t)))
     }
 
     pub fn data_dir(&self, node: &str) -> PathBuf {
@@ -222,6 +258,88 @@ impl Client {
             }
             out.extend(r.blocks);
         }
+    }
+}
+
+/// A JSON client of one ingest (or nginx) base URL.
+#[derive(Clone)]
+pub struct Http {
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+/// Status, JSON body (Null if none) and headers of an answer.
+pub type Answer = (u16, serde_json::Value, reqwest::header::HeaderMap);
+
+impl Http {
+    pub fn new(base: &str) -> Self {
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default();
+        Self { base: base.trim_end_matches('/').to_owned(), client }
+    }
+
+    async fn answer(r: reqwest::RequestBuilder) -> anyhow::Result<Answer> {
+        let resp = r.send().await?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await?;
+        let body = if text.is_empty() { serde_json::Value::Null } else { serde_json::from_str(&text).with_context(|| format!("not JSON ({status}): {text}"))? };
+        Ok((status, body, headers))
+    }
+
+    pub async fn get(&self, path: &str, key: Option<&str>) -> anyhow::Result<Answer> {
+        let mut r = self.client.get(format!("{}{path}", self.base));
+        if let Some(k) = key {
+            r = r.bearer_auth(k);
+        }
+        Self::answer(r).await
+    }
+
+    pub async fn post_raw(&self, path: &str, key: Option<&str>, body: Vec<u8>) -> anyhow::Result<Answer> {
+        let mut r = self.client.post(format!("{}{path}", self.base)).header("content-type", "application/json").body(body);
+        if let Some(k) = key {
+            r = r.bearer_auth(k);
+        }
+        Self::answer(r).await
+    }
+
+    pub async fn post(&self, path: &str, key: Option<&str>, body: &serde_json::Value) -> anyhow::Result<Answer> {
+        self.post_raw(path, key, serde_json::to_vec(body)?).await
+    }
+
+    /// `(client_id, api_key)` of a new client.
+    pub async fn register(&self) -> anyhow::Result<(String, String)> {
+        let (code, body, _) = self.post("/register", None, &serde_json::json!({})).await?;
+        anyhow::ensure!(code == 200, "register: {code} {body}");
+        Ok((body["client_id"].as_str().unwrap_or_default().to_owned(), body["api_key"].as_str().unwrap_or_default().to_owned()))
+    }
+
+    pub async fn task(&self, key: &str, kind: &str) -> anyhow::Result<serde_json::Value> {
+        let (code, body, _) = self.get(&format!("/get_task?kind={kind}"), Some(key)).await?;
+        anyhow::ensure!(code == 200, "get_task: {code} {body}");
+        Ok(body)
+    }
+
+    pub async fn submit(&self, key: &str, client: &str, contract_id: &str, result: &serde_json::Value) -> anyhow::Result<Answer> {
+        let body = serde_json::json!({"client_id": client, "contract_id": contract_id, "result_data": result});
+        self.post("/submit_work", Some(key), &body).await
+    }
+}
+
+/// The honest answer to a task as `get_task` returned it (what a worker computes).
+pub fn solve_task(task: &serde_json::Value) -> anyhow::Result<serde_json::Value> {
+    let p = &task["params"];
+    match task["kind"].as_str() {
+        Some("hash") => {
+            let prefix = hex::decode(p["prefix"].as_str().context("prefix")?)?;
+            let bits = p["difficulty_bits"].as_u64().context("difficulty_bits")? as u32;
+            Ok(serde_json::json!({ "nonce": uwl_tasks::solve_hash(&prefix, bits) }))
+        }
+        Some("matmul") => {
+            let a: uwl_tasks::Matrix = serde_json::from_value(p["a"].clone())?;
+            let b: uwl_tasks::Matrix = serde_json::from_value(p["b"].clone())?;
+            Ok(serde_json::json!({ "c": uwl_tasks::multiply(&a, &b) }))
+        }
+        other => bail!("unknown task kind {other:?}"),
     }
 }
 

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
-use uwl_bus::proto::{MinerQuery, MinerStats, SyncQuery, SyncStats};
+use std::collections::{BTreeMap, HashMap};
+use uwl_bus::proto::{IngestReport, MinerQuery, MinerStats, SyncQuery, SyncStats};
 use uwl_bus::{serve, subjects, Bus, RequestId};
 use uwl_ledger::Genesis;
 use uwl_telemetry::{CommonSettings, Health};
@@ -43,6 +44,7 @@ struct Gauges {
     oldest: IntGaugeVec,
     requeued: IntGaugeVec,
     mined: IntGaugeVec,
+    forwards: IntGaugeVec,
     divergence: IntGauge,
 }
 
@@ -65,6 +67,11 @@ impl Gauges {
             oldest: g("cluster_oldest_pending_age_seconds", "Age of the oldest pending pair by node", &["node"])?,
             requeued: g("cluster_requeued_total", "Pairs re-queued after replacements by node (since the miner started)", &["node"])?,
             mined: g("cluster_blocks_mined_total", "Blocks mined by node (since the miner started)", &["node"])?,
+            forwards: g(
+                "cluster_forwards_total",
+                "Forwards to the leader by the node's ingest instances, by result (ok, timeout, no_responders, error, fallback_local)",
+                &["node", "result"],
+            )?,
             divergence: IntGauge::new("cluster_tip_divergence_blocks", "Highest minus lowest tip index over answering nodes")?,
             registry: registry.clone(),
         };
@@ -130,12 +137,29 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
             async move { Ok(text) }
         },
     ));
+    let mut reports = bus.subscribe(subjects::INGEST_REPORTS.to_owned()).await?;
+    let mut by_instance: HashMap<String, IngestReport> = HashMap::new();
     let mut timer = tokio::time::interval(Duration::from_millis(settings.scrape_interval_ms));
     let timeout = Duration::from_millis(settings.scrape_timeout_ms);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = timer.tick() => scrape(&bus, &gauges, &nodes, timeout).await,
+            m = futures::StreamExt::next(&mut reports) => {
+                let Some(m) = m else { break };
+                if let Ok(r) = serde_json::from_slice::<IngestReport>(&m.payload) {
+                    by_instance.insert(r.instance.clone(), r);
+                    let mut sums: BTreeMap<(String, String), u64> = BTreeMap::new();
+                    for r in by_instance.values() {
+                        for (result, n) in &r.forwards {
+                            *sums.entry((r.node_id.clone(), result.clone())).or_default() += n;
+                        }
+                    }
+                    for ((node, result), n) in sums {
+                        gauges.forwards.with_label_values(&[&node, &result]).set(n as i64);
+                    }
+                }
+            }
         }
     }
     let _ = server.await;

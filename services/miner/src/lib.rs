@@ -63,6 +63,10 @@ pub struct Settings {
     /// How often the leader checks for pending pairs to mine.
     #[arg(long, env = "MINE_INTERVAL_MS", default_value_t = 20)]
     pub mine_interval_ms: u64,
+    /// Mine only once the oldest pending pair has waited this long: trades
+    /// latency for fuller blocks (0: mine at once).
+    #[arg(long, env = "MIN_PENDING_AGE_MS", default_value_t = 0)]
+    pub min_pending_age_ms: u64,
     /// Level-triggered reconciliation period.
     #[arg(long, env = "RECONCILE_INTERVAL_MS", default_value_t = 1_000)]
     pub reconcile_interval_ms: u64,
@@ -358,6 +362,7 @@ impl Miner {
                     superseded_by: m.superseded_by(&receipt_id)?,
                     orphaned: m.orphaned_by_receipt(&receipt_id)?,
                 }),
+                MinerQuery::Identity { id } => json(&m.get(&id)?),
                 MinerQuery::Stats => json(&MinerStats {
                     node_id: id,
                     pending: m.len()?,
@@ -382,7 +387,17 @@ impl Miner {
         self.observe_tip(tip);
         let now = self.now();
         let leader = current_leader(&self.genesis, &tip, now).node_id == self.id;
-        let candidates = self.with_mempool(move |m| if leader { m.pending(cap) } else { m.fallback(cap) }).await?;
+        let min_age = self.settings.min_pending_age_ms;
+        let candidates = self
+            .with_mempool(move |m| {
+                let young = m.oldest_received_ms()?.is_some_and(|t| now.saturating_sub(t) < min_age);
+                match (young, leader) {
+                    (true, _) => Ok(Vec::new()),
+                    (false, true) => m.pending(cap),
+                    (false, false) => m.fallback(cap),
+                }
+            })
+            .await?;
         if candidates.is_empty() {
             return Ok(false);
         }

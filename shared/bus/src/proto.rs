@@ -182,6 +182,8 @@ pub enum MinerQuery {
     Client { client_id: String },
     /// -> [`MinerReceipt`]
     Receipt { receipt_id: ReceiptId },
+    /// The pending pair of an identity, if any. -> `Option<TxPair>`
+    Identity { id: Identity },
     /// -> [`MinerStats`]
     Stats,
 }
@@ -210,6 +212,15 @@ pub struct MinerStats {
 }
 
 // ---- verifier ----
+
+/// Published on [`crate::subjects::INGEST_REPORTS`] by every ingest instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestReport {
+    pub instance: String,
+    pub node_id: String,
+    /// Forwards to the leader since the instance started, by result.
+    pub forwards: BTreeMap<String, u64>,
+}
 
 /// On [`crate::subjects::VERIFY`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

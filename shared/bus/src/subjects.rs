@@ -45,3 +45,6 @@ pub const VERIFY_QUEUE: &str = "verifiers";
 
 /// The cluster view of the metrics service (Prometheus text).
 pub const METRICS_CLUSTER: &str = "uwl.metrics.cluster";
+
+/// Counters every ingest instance publishes for the cluster view.
+pub const INGEST_REPORTS: &str = "uwl.metrics.ingest";

@@ -1,0 +1,67 @@
+//! The one error type of the HTTP boundary, mapped once to status codes and
+//! JSON bodies `{"error": "<code>", "message": "<human text>"}`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use uwl_ledger::ReceiptId;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("a different result for this contract was already accepted")]
+    Conflict { existing: ReceiptId },
+    #[error("the task expired at {expires_at} (ms since the epoch)")]
+    Expired { expires_at: u64 },
+    #[error("{0}")]
+    InvalidResult(String),
+    /// Retryable: the node cannot take the request now.
+    #[error("{message}")]
+    Unavailable { message: String, retry_after_s: u64 },
+}
+
+impl ApiError {
+    pub fn unavailable(message: impl std::fmt::Display) -> Self {
+        Self::Unavailable { message: message.to_string(), retry_after_s: 1 }
+    }
+
+    fn code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
+            Self::Expired { .. } => (StatusCode::GONE, "expired"),
+            Self::InvalidResult(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_result"),
+            Self::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.code();
+        let mut body = serde_json::json!({ "error": code, "message": self.to_string() });
+        if let Self::Conflict { existing } = &self {
+            body["receipt_id"] = serde_json::json!(existing);
+        }
+        let mut resp = (status, Json(body)).into_response();
+        if let Self::Unavailable { retry_after_s, .. } = &self {
+            if let Ok(v) = HeaderValue::from_str(&retry_after_s.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        resp
+    }
+}

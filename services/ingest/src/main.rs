@@ -1,0 +1,8 @@
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    uwl_telemetry::init_tracing();
+    let settings = uwl_ingest::Settings::parse();
+    uwl_ingest::run(settings, uwl_telemetry::shutdown_on_signal()).await
+}

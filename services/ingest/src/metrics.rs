@@ -1,0 +1,32 @@
+//! Ingest's own metrics (explicit registry).
+
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    pub requests: IntCounterVec,
+    pub seconds: HistogramVec,
+    /// Forwards to the leader by result: ok, timeout, no_responders, error, fallback_local.
+    pub forwards: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new(node_id: &str) -> prometheus::Result<Self> {
+        let registry = uwl_telemetry::registry(node_id);
+        let m = Self {
+            requests: IntCounterVec::new(Opts::new("ingest_requests_total", "HTTP requests by route and status"), &["route", "status"])?,
+            seconds: HistogramVec::new(
+                HistogramOpts::new("ingest_request_seconds", "HTTP request latency by route")
+                    .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+                &["route"],
+            )?,
+            forwards: IntCounterVec::new(Opts::new("ingest_forwards_total", "Forwards to the leader by result"), &["result"])?,
+            registry,
+        };
+        m.registry.register(Box::new(m.requests.clone()))?;
+        m.registry.register(Box::new(m.seconds.clone()))?;
+        m.registry.register(Box::new(m.forwards.clone()))?;
+        Ok(m)
+    }
+}

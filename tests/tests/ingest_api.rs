@@ -1,0 +1,372 @@
+//! The HTTP API through real HTTP, against real NATS and real node services.
+// Container tests hold a process-wide lock (`serial`) across awaits on purpose.
+#![allow(clippy::await_holding_lock)]
+
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use uwl_ledger::{current_leader, Block, NetworkParams};
+use uwl_tasks::{Contract, TaskSpec};
+use uwl_tests::*;
+
+const LONG: Duration = Duration::from_secs(30);
+
+/// Node services of every node of `net`, and one verifier.
+fn node_services(net: &TestNet, url: &str, miner_extra: &[&str]) -> anyhow::Result<Vec<Service>> {
+    let mut v = vec![net.verifier("v1", url)?];
+    for n in &net.nodes {
+        v.push(net.sync(n, url, &[])?);
+        v.push(net.miner(n, url, miner_extra)?);
+    }
+    Ok(v)
+}
+
+async fn stop_all(services: Vec<Service>) -> anyhow::Result<()> {
+    for s in services {
+        s.stop().await?;
+    }
+    Ok(())
+}
+
+/// A nonce that does NOT solve a hash task.
+fn wrong_nonce(task: &Value) -> Value {
+    let prefix = hex::decode(task["params"]["prefix"].as_str().unwrap_or("")).unwrap_or_default();
+    let bits = task["params"]["difficulty_bits"].as_u64().unwrap_or(0) as u32;
+    let n = (0u64..).find(|n| !uwl_tasks::verify_hash(&prefix, bits, *n)).unwrap_or(0);
+    json!({ "nonce": n })
+}
+
+/// Two different nonces that both solve a hash task.
+fn two_nonces(task: &Value) -> (Value, Value) {
+    let prefix = hex::decode(task["params"]["prefix"].as_str().unwrap_or("")).unwrap_or_default();
+    let bits = task["params"]["difficulty_bits"].as_u64().unwrap_or(0) as u32;
+    let mut it = (0u64..).filter(|n| uwl_tasks::verify_hash(&prefix, bits, *n));
+    (json!({"nonce": it.next()}), json!({"nonce": it.next()}))
+}
+
+fn expect(a: &Answer, code: u16, error: &str) {
+    assert_eq!(a.0, code, "{}", a.1);
+    assert_eq!(a.1["error"], error, "{}", a.1);
+    assert!(a.1["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", a.1);
+}
+
+async fn snapshot(h: &Http, key: &str, client: &str) -> anyhow::Result<Value> {
+    let (code, mut b, _) = h.get(&format!("/get_balance?client_id={client}"), Some(key)).await?;
+    anyhow::ensure!(code == 200, "{b}");
+    b["last_sync_time"] = Value::Null;
+    Ok(b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_status_code_with_its_error_body_and_no_state_change_on_rejection() -> anyhow::Result<()> {
+    let _serial = serial();
+    let nats = nats().await?;
+    let net = TestNet::new(2, fast_params())?;
+    let services = node_services(&net, &nats.url, &[])?;
+    let (ingest, h) = net.ingest("node-1", &nats.url, &["--max-body-bytes", "4096"]).await?;
+    let c = Client::connect(&nats.url).await?;
+    c.ready("node-1", true).await?;
+    c.ready("node-2", true).await?;
+
+    expect(&h.get("/nope", None).await?, 404, "not_found");
+    assert_eq!(h.get("/livez", None).await?.0, 200);
+    let (client, key) = h.register().await?;
+    let (other, other_key) = h.register().await?;
+    expect(&h.get("/get_task?kind=hash", None).await?, 401, "unauthorized");
+    expect(&h.get("/get_task?kind=hash", Some("ak1.bad.key")).await?, 401, "unauthorized");
+    expect(&h.get("/get_task?kind=sort", Some(&key)).await?, 400, "bad_request");
+    expect(&h.get("/get_task", Some(&key)).await?, 400, "bad_request");
+    let task = h.task(&key, "hash").await?;
+    let cid = task["contract_id"].as_str().unwrap_or_default().to_owned();
+    let good = solve_task(&task)?;
+    let before = snapshot(&h, &key, &client).await?;
+    let tip_before = c.chain("node-1").await?.len();
+
+    // Every rejection, in check order.
+    let body = json!({"client_id": client, "contract_id": cid, "result_data": good});
+    expect(&h.post("/submit_work", None, &body).await?, 401, "unauthorized");
+    expect(&h.post_raw("/submit_work", Some(&key), vec![b' '; 5_000]).await?, 413, "payload_too_large");
+    expect(&h.post_raw("/submit_work", Some(&key), b"{not json".to_vec()).await?, 400, "bad_request");
+    expect(&h.submit(&key, &other, &cid, &good).await?, 403, "forbidden");
+    expect(&h.submit(&key, &client, "ct1.AAAA.BBBB", &good).await?, 403, "forbidden");
+    let others_task = h.task(&other_key, "hash").await?;
+    expect(&h.submit(&key, &client, others_task["contract_id"].as_str().unwrap_or(""), &good).await?, 403, "forbidden");
+    expect(&h.submit(&key, &client, &cid, &json!({"nonce": "seven"})).await?, 400, "bad_request");
+    expect(&h.submit(&key, &client, &cid, &json!({"c": [[1]]})).await?, 400, "bad_request");
+    expect(&h.submit(&key, &client, &cid, &wrong_nonce(&task)).await?, 422, "invalid_result");
+    let expired = Contract { spec: TaskSpec::Hash { difficulty_bits: 1 }, seed: 1, client_id: client.clone(), reward: 5, expires_at: 1 };
+    expect(&h.submit(&key, &client, &expired.seal(&net.issuer()?), &json!({"nonce": 0})).await?, 410, "expired");
+    expect(&h.get(&format!("/get_balance?client_id={other}"), Some(&key)).await?, 403, "forbidden");
+    expect(&h.get("/get_balance", Some(&key)).await?, 400, "bad_request");
+    expect(&h.get("/receipt/xyz", Some(&key)).await?, 400, "bad_request");
+    expect(&h.get("/chain?from=abc", None).await?, 400, "bad_request");
+    assert_eq!(snapshot(&h, &key, &client).await?, before, "rejections changed nothing");
+    assert_eq!(c.chain("node-1").await?.len(), tip_before);
+
+    // 200, 200 already_processed (same receipt), 409 with the existing receipt.
+    let (nonce_a, nonce_b) = two_nonces(&task);
+    let ok = h.submit(&key, &client, &cid, &nonce_a).await?;
+    assert_eq!(ok.0, 200, "{}", ok.1);
+    assert_eq!(ok.1["status"], "accepted");
+    for field in ["in_block", "receipt_id", "message", "served_by", "leader", "fallback", "replicated"] {
+        assert!(ok.1.get(field).is_some(), "submit answer lacks {field}: {}", ok.1);
+    }
+    let again = h.submit(&key, &client, &cid, &nonce_a).await?;
+    assert_eq!((again.0, &again.1["status"], &again.1["receipt_id"]), (200, &json!("already_processed"), &ok.1["receipt_id"]));
+    let conflict = h.submit(&key, &client, &cid, &nonce_b).await?;
+    expect(&conflict, 409, "conflict");
+    assert_eq!(conflict.1["receipt_id"], ok.1["receipt_id"], "409 names the paid receipt");
+    let receipt = h.get(&format!("/receipt/{}", ok.1["receipt_id"].as_str().unwrap_or("")), Some(&other_key)).await?;
+    expect(&receipt, 403, "forbidden");
+
+    // 503 with Retry-After: no verifier answers.
+    let mut services = services;
+    services.remove(0).stop().await?;
+    let t2 = h.task(&key, "hash").await?;
+    let unavailable = h.submit(&key, &client, t2["contract_id"].as_str().unwrap_or(""), &solve_task(&t2)?).await?;
+    expect(&unavailable, 503, "unavailable");
+    assert!(unavailable.2.get("retry-after").is_some());
+
+    let (code, health, _) = h.get("/health", None).await?;
+    assert_eq!(code, 200, "{health}");
+    ingest.stop().await?;
+    stop_all(services).await
+}
+
+fn no_rounds() -> NetworkParams {
+    NetworkParams { t_round_ms: 0, ..fast_params() }
+}
+
+async fn leader_now(h: &Http, net: &TestNet) -> anyhow::Result<String> {
+    let (_, chain, _) = h.get("/chain?from=0&limit=500", None).await?;
+    let tip: uwl_ledger::TipInfo = serde_json::from_value(chain["tip"].clone())?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
+    Ok(current_leader(&net.genesis, &tip, now).node_id.clone())
+}
+
+async fn timed_submit(h: &Http, key: &str, client: &str) -> anyhow::Result<(Answer, Duration)> {
+    let task = h.task(key, "hash").await?;
+    let result = solve_task(&task)?;
+    let t = Instant::now();
+    let a = h.submit(key, client, task["contract_id"].as_str().unwrap_or(""), &result).await?;
+    Ok((a, t.elapsed()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_to_the_leader_and_falling_back_when_it_is_gone_or_hung() -> anyhow::Result<()> {
+    let _serial = serial();
+    let nats = nats().await?;
+    let net = TestNet::new(2, no_rounds())?;
+    let c = Client::connect(&nats.url).await?;
+    let mut services = vec![net.verifier("v1", &nats.url)?];
+    for n in &net.nodes {
+        services.push(net.sync(n, &nats.url, &[])?);
+    }
+    let mut miners = vec![net.miner("node-1", &nats.url, &[])?, net.miner("node-2", &nats.url, &[])?];
+    let flags = ["--wait-block-ms", "0", "--forward-timeout-ms", "500"];
+    let (i1, h1) = net.ingest("node-1", &nats.url, &flags).await?;
+    let (i2, h2) = net.ingest("node-2", &nats.url, &flags).await?;
+    c.ready("node-1", true).await?;
+    c.ready("node-2", true).await?;
+    let (client, key) = h1.register().await?;
+
+    // Rounds are off: the leader is fixed by the tip. Submit to the other node.
+    let leader = leader_now(&h1, &net).await?;
+    let (follower_http, follower) = if leader == "node-1" { (&h2, "node-2") } else { (&h1, "node-1") };
+    let (a, normal) = timed_submit(follower_http, &key, &client).await?;
+    assert_eq!(a.0, 200, "{}", a.1);
+    assert_eq!((a.1["leader"].as_str(), a.1["fallback"].as_bool(), a.1["served_by"].as_str()), (Some(leader.as_str()), Some(false), Some(leader.as_str())));
+    assert_eq!(a.1["replicated"], true);
+    let r = follower_http.get(&format!("/receipt/{}?wait_ms=10000", a.1["receipt_id"].as_str().unwrap_or("")), Some(&key)).await?;
+    assert_eq!(r.1["status"], "in_block", "{}", r.1);
+    let index = r.1["block_index"].as_u64().unwrap_or(0);
+    let chain = c.chain(follower).await?;
+    let block: &Block = chain.iter().find(|b| b.index == index).ok_or_else(|| anyhow::anyhow!("block {index}"))?;
+    assert_eq!(block.creator_node_id, leader, "the block is the leader's the answer named");
+
+    // The leader's miner stopped: NoResponders, fallback at once.
+    let leader = leader_now(&h1, &net).await?;
+    let (follower_http, follower) = if leader == "node-1" { (&h2, "node-2") } else { (&h1, "node-1") };
+    let li = usize::from(leader == "node-2");
+    let stopped = miners.remove(li);
+    stopped.stop().await?;
+    let (a, fallback) = timed_submit(follower_http, &key, &client).await?;
+    assert_eq!(a.0, 200, "{}", a.1);
+    assert_eq!((a.1["fallback"].as_bool(), a.1["served_by"].as_str()), (Some(true), Some(follower)));
+    println!("fallback on a dead leader (no responders): {fallback:?} vs {normal:?} for a normal forward: added {:?}", fallback.saturating_sub(normal));
+    assert!(fallback < Duration::from_millis(500), "did not wait for the forward timeout: {fallback:?}");
+
+    // The dead node's miner hung instead: a stand-in that never answers.
+    // Fallback blocks moved the tip, so first wait for a tip it leads.
+    let dead = leader.clone();
+    let bus = uwl_bus::Bus::connect(&nats.url, "hung").await?;
+    let _hung_submit = bus.subscribe(uwl_bus::subjects::miner_submit(&dead)).await?;
+    let _hung_replicate = bus.subscribe(uwl_bus::subjects::miner_replicate(&dead)).await?;
+    let (a, first) = wait_for("a submission routed to the hung node", LONG, || async {
+        let (a, t) = timed_submit(follower_http, &key, &client).await?;
+        if a.1["leader"] == dead.as_str() {
+            return Ok(Some((a, t)));
+        }
+        let r = follower_http.get(&format!("/receipt/{}?wait_ms=5000", a.1["receipt_id"].as_str().unwrap_or("")), Some(&key)).await?;
+        anyhow::ensure!(r.1["status"] == "in_block", "{}", r.1);
+        Ok(None)
+    })
+    .await?;
+    assert_eq!((a.0, a.1["fallback"].as_bool()), (200, Some(true)), "{}", a.1);
+    assert!(first >= Duration::from_millis(500), "fell back after the forward timeout: {first:?}");
+    let (a, second) = timed_submit(follower_http, &key, &client).await?;
+    assert_eq!((a.0, a.1["replicated"].as_bool()), (200, Some(false)), "{}", a.1);
+    println!("hung leader: first submission {first:?}, the next {second:?}");
+    assert!(second < Duration::from_millis(250), "neither forward nor replication waited on the hung peer: {second:?}");
+
+    for s in [i1, i2] {
+        s.stop().await?;
+    }
+    stop_all(miners).await?;
+    stop_all(services).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_proof_sent_100_times_to_two_nodes_is_rewarded_once() -> anyhow::Result<()> {
+    let _serial = serial();
+    let nats = nats().await?;
+    let net = TestNet::new(2, fast_params())?;
+    let services = node_services(&net, &nats.url, &[])?;
+    let (i1, h1) = net.ingest("node-1", &nats.url, &[]).await?;
+    let (i2, h2) = net.ingest("node-2", &nats.url, &[]).await?;
+    let c = Client::connect(&nats.url).await?;
+    c.ready("node-1", true).await?;
+    c.ready("node-2", true).await?;
+    let (client, key) = h1.register().await?;
+
+    let task = h1.task(&key, "hash").await?;
+    let cid = task["contract_id"].as_str().unwrap_or_default().to_owned();
+    let result = solve_task(&task)?;
+    let sends = (0..100).map(|i| {
+        let h = if i % 2 == 0 { &h1 } else { &h2 };
+        h.submit(&key, &client, &cid, &result)
+    });
+    let answers = futures::future::join_all(sends).await;
+    let mut receipts = std::collections::HashSet::new();
+    for a in answers {
+        let a = a?;
+        assert_eq!(a.0, 200, "{}", a.1);
+        receipts.insert(a.1["receipt_id"].as_str().unwrap_or_default().to_owned());
+    }
+    assert_eq!(receipts.len(), 1, "one receipt id for one proof");
+
+    // Two different valid results for one contract, to two nodes at once.
+    let t2 = h1.task(&key, "hash").await?;
+    let cid2 = t2["contract_id"].as_str().unwrap_or_default().to_owned();
+    let (r1, r2) = two_nonces(&t2);
+    let (a1, a2) = tokio::join!(h1.submit(&key, &client, &cid2, &r1), h2.submit(&key, &client, &cid2, &r2));
+    let (a1, a2) = (a1?, a2?);
+    println!("two results at once: {} and {}", a1.0, a2.0);
+    assert!(a1.0 == 200 || a2.0 == 200, "one of them is accepted");
+
+    let reward = task["reward"].as_u64().unwrap_or(0) + t2["reward"].as_u64().unwrap_or(0);
+    wait_for("both contracts rewarded once on both nodes", LONG, || async {
+        for n in ["node-1", "node-2"] {
+            if c.miner_stats(n).await?.pending > 0 {
+                return Ok(None);
+            }
+        }
+        let (c1, c2) = (c.chain("node-1").await?, c.chain("node-2").await?);
+        if c1.last().map(|b| b.hash) != c2.last().map(|b| b.hash) {
+            return Ok(None);
+        }
+        let counts = identity_counts(&c1);
+        let mine: Vec<usize> = counts.iter().filter(|(id, _)| id.client_id == client).map(|(_, n)| *n).collect();
+        anyhow::ensure!(mine.iter().all(|n| *n == 1), "a contract was rewarded twice");
+        Ok((mine.len() == 2).then_some(()))
+    })
+    .await?;
+    let (_, bal, _) = h1.get(&format!("/get_balance?client_id={client}"), Some(&key)).await?;
+    assert_eq!(bal["balance"].as_u64(), Some(reward), "{bal}");
+    // The accepted result that lost reads superseded (or it was refused with 409).
+    let chain = c.chain("node-1").await?;
+    let paid = chain.iter().flat_map(|b| &b.transactions).find(|p| p.reward_tx.contract_id == cid2).map(|p| p.receipt_id().to_hex());
+    for (a, h) in [(&a1, &h1), (&a2, &h2)] {
+        match a.0 {
+            200 if a.1["receipt_id"].as_str() != paid.as_deref() => {
+                let r = h.get(&format!("/receipt/{}", a.1["receipt_id"].as_str().unwrap_or("")), Some(&key)).await?;
+                assert_eq!(r.1["status"], "superseded", "{}", r.1);
+            }
+            200 => {}
+            409 => assert_eq!(a.1["receipt_id"].as_str(), paid.as_deref()),
+            other => panic!("unexpected {other}: {}", a.1),
+        }
+    }
+    for s in [i1, i2] {
+        s.stop().await?;
+    }
+    stop_all(services).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn option_a_with_its_leader_dead_recovers_within_a_round() -> anyhow::Result<()> {
+    let _serial = serial();
+    let nats = nats().await?;
+    let net = TestNet::new(2, fast_params())?;
+    let c = Client::connect(&nats.url).await?;
+    let services = vec![net.verifier("v1", &nats.url)?, net.sync("node-1", &nats.url, &[])?, net.miner("node-1", &nats.url, &[])?];
+    let (i1, h1) = net.ingest("node-1", &nats.url, &["--strategy", "leader", "--wait-block-ms", "0"]).await?;
+    c.ready("node-1", true).await?;
+    let (client, key) = h1.register().await?;
+    // node-2 is dead. Wait for a round in which it leads, then submit.
+    wait_for("node-2 to lead this round", LONG, || async { Ok((leader_now(&h1, &net).await? == "node-2").then_some(())) }).await?;
+    let (a, _) = timed_submit(&h1, &key, &client).await?;
+    expect(&a, 503, "unavailable");
+    assert!(a.2.get("retry-after").is_some());
+    let first_503 = Instant::now();
+    let ok = wait_for("a 200 once the round passes", LONG, || async {
+        let (a, _) = timed_submit(&h1, &key, &client).await?;
+        Ok((a.0 == 200).then_some(a))
+    })
+    .await?;
+    let recovered = first_503.elapsed();
+    println!("option A recovered {recovered:?} after its first 503");
+    assert!(recovered <= Duration::from_millis(net.genesis.params.t_round_ms + 500), "{recovered:?}");
+    assert_eq!(ok.1["served_by"], "node-1");
+    i1.stop().await?;
+    stop_all(services).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_sees_pending_then_in_block() -> anyhow::Result<()> {
+    let _serial = serial();
+    let nats = nats().await?;
+    let net = TestNet::new(2, fast_params())?;
+    // Mining waits until a pair is 2 s old, so "pending" is observable.
+    let services = node_services(&net, &nats.url, &["--min-pending-age-ms", "2000"])?;
+    let (i1, h) = net.ingest("node-1", &nats.url, &[]).await?;
+    let c = Client::connect(&nats.url).await?;
+    c.ready("node-1", true).await?;
+    c.ready("node-2", true).await?;
+    let (client, key) = h.register().await?;
+    let task = h.task(&key, "matmul").await?;
+    let a = h.submit(&key, &client, task["contract_id"].as_str().unwrap_or(""), &solve_task(&task)?).await?;
+    assert_eq!(a.0, 200, "{}", a.1);
+    assert_eq!(a.1["in_block"], false);
+    assert_eq!(a.1["message"], "Reward will be applied when included in a block");
+    let rid = a.1["receipt_id"].as_str().unwrap_or_default().to_owned();
+    let (_, bal, _) = h.get(&format!("/get_balance?client_id={client}"), Some(&key)).await?;
+    assert_eq!(bal["balance"], 0);
+    assert_eq!(bal["pending_reward"][0]["receipt_id"], rid.as_str(), "{bal}");
+    assert_eq!(bal["pending_reward"][0]["message"], "Reward pending inclusion in block");
+    for field in ["chain_tip_index", "chain_tip_hash", "last_sync_time", "node_id", "orphaned"] {
+        assert!(bal.get(field).is_some(), "balance lacks {field}");
+    }
+    let (_, r, _) = h.get(&format!("/receipt/{rid}"), Some(&key)).await?;
+    assert_eq!(r["status"], "pending", "{r}");
+    let (_, r, _) = h.get(&format!("/receipt/{rid}?wait_ms=10000"), Some(&key)).await?;
+    assert_eq!(r["status"], "in_block", "{r}");
+    assert!(r["confirmations"].as_u64() >= Some(1));
+    let (_, bal, _) = h.get(&format!("/get_balance?client_id={client}"), Some(&key)).await?;
+    assert_eq!(bal["balance"], task["reward"], "{bal}");
+    assert_eq!(bal["pending_reward"], json!([]));
+    let (_, ch, _) = h.get("/chain?from=0&limit=10", None).await?;
+    assert!(ch["blocks"].as_array().is_some_and(|b| b.iter().any(|b| b["creator_node_id"].is_string())));
+    i1.stop().await?;
+    stop_all(services).await
+}
