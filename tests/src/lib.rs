@@ -327,20 +327,7 @@ impl Http {
 
 /// The honest answer to a task as `get_task` returned it (what a worker computes).
 pub fn solve_task(task: &serde_json::Value) -> anyhow::Result<serde_json::Value> {
-    let p = &task["params"];
-    match task["kind"].as_str() {
-        Some("hash") => {
-            let prefix = hex::decode(p["prefix"].as_str().context("prefix")?)?;
-            let bits = p["difficulty_bits"].as_u64().context("difficulty_bits")? as u32;
-            Ok(serde_json::json!({ "nonce": uwl_tasks::solve_hash(&prefix, bits) }))
-        }
-        Some("matmul") => {
-            let a: uwl_tasks::Matrix = serde_json::from_value(p["a"].clone())?;
-            let b: uwl_tasks::Matrix = serde_json::from_value(p["b"].clone())?;
-            Ok(serde_json::json!({ "c": uwl_tasks::multiply(&a, &b) }))
-        }
-        other => bail!("unknown task kind {other:?}"),
-    }
+    uwl_worker::solve(task)
 }
 
 /// Identities in `chain`, with how often each appears.

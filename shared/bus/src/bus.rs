@@ -111,8 +111,14 @@ pub struct Bus {
 
 impl Bus {
     /// Connects (retrying in the background if the server is not up yet).
+    /// Credentials may ride in the URL: `nats://user:password@host:4222`.
     pub async fn connect(url: &str, name: &str) -> Result<Self, BusError> {
-        let client = async_nats::ConnectOptions::new()
+        let addr: async_nats::ServerAddr = url.parse().map_err(|e| BusError::Transport(format!("NATS_URL {url:?}: {e}")))?;
+        let mut options = async_nats::ConnectOptions::new();
+        if let (Some(user), Some(pass)) = (addr.username(), addr.password()) {
+            options = options.user_and_password(user.to_owned(), pass.to_owned());
+        }
+        let client = options
             .name(name)
             .ping_interval(Duration::from_secs(2))
             .connection_timeout(Duration::from_secs(2))

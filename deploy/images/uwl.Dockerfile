@@ -1,0 +1,9 @@
+# The one image of the project's services (context: target/image, staged by
+# deploy/images/build.sh): the Rust binaries built once on the host, plus the
+# NATS and nginx configs. Each container picks its program by command.
+FROM uwl-base:bookworm
+COPY bin/ /usr/local/bin/
+COPY nats/ /etc/nats/
+COPY nginx/nginx.conf /etc/nginx/nginx.conf
+RUN mkdir -p /data /config
+ENTRYPOINT ["/usr/bin/tini", "--"]

@@ -1,0 +1,318 @@
+//! `uwl-worker`: the worker CLI (seed section 6, SPEC section 4).
+//!
+//! Loop: get a task, compute it, submit it. On 503, 5xx, timeouts or
+//! connection errors it retries with backoff 2, 4, 8 s (three retries);
+//! `in_block: false` is success ("reward queued"). Every accepted receipt
+//! goes to a journal (JSON lines) and is followed until it is in a block;
+//! a receipt that reads `unknown` is resubmitted with the same body. A
+//! progress bar shows in block / queued / failed on a terminal; plain logs
+//! otherwise.
+
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+#[derive(clap::Parser, Debug, Clone)]
+#[command(name = "uwl-worker", about = "Earns rewards by computing tasks")]
+pub struct Settings {
+    /// Base URL of the network (nginx).
+    #[arg(long, env = "ORCHESTRATOR_URL")]
+    pub orchestrator_url: String,
+    /// Credentials; when absent the worker registers and keeps them in CREDENTIALS_FILE.
+    #[arg(long, env = "CLIENT_ID")]
+    pub client_id: Option<String>,
+    #[arg(long, env = "API_KEY")]
+    pub api_key: Option<String>,
+    #[arg(long, env = "CREDENTIALS_FILE", default_value = "worker-credentials.json")]
+    pub credentials_file: PathBuf,
+    /// Journal of receipts (JSON lines).
+    #[arg(long, env = "JOURNAL_FILE", default_value = "worker-journal.jsonl")]
+    pub journal_file: PathBuf,
+    /// hash, matmul, or mixed.
+    #[arg(long, env = "KIND", default_value = "hash")]
+    pub kind: String,
+    /// Tasks to do (0: until stopped).
+    #[arg(long, env = "COUNT", default_value_t = 0)]
+    pub count: u64,
+    /// First retry delay; doubles (2, 4, 8 s by default).
+    #[arg(long, env = "BACKOFF_BASE_MS", default_value_t = 2_000)]
+    pub backoff_base_ms: u64,
+    #[arg(long, env = "RETRIES", default_value_t = 3)]
+    pub retries: u32,
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 15_000)]
+    pub request_timeout_ms: u64,
+    /// Pause between tasks.
+    #[arg(long, env = "PAUSE_MS", default_value_t = 0)]
+    pub pause_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Credentials {
+    client_id: String,
+    api_key: String,
+}
+
+/// One journal line: a submission and what became of it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Entry {
+    pub receipt_id: String,
+    pub body: Value,
+    pub status: String,
+    pub block_index: Option<u64>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Tally {
+    pub in_block: u64,
+    pub queued: u64,
+    pub failed: u64,
+    pub resubmitted: u64,
+}
+
+enum Outcome {
+    Done(u16, Value),
+    Retry(String),
+}
+
+struct Worker {
+    s: Settings,
+    http: reqwest::Client,
+    creds: Credentials,
+    journal: Vec<Entry>,
+    tally: Tally,
+    bar: Option<ProgressBar>,
+}
+
+impl Worker {
+    async fn send(&self, req: reqwest::RequestBuilder) -> Outcome {
+        match req.send().await {
+            Ok(resp) => {
+                let code = resp.status().as_u16();
+                let body = resp.json::<Value>().await.unwrap_or(Value::Null);
+                if code == 503 || code >= 500 {
+                    Outcome::Retry(format!("{code} {body}"))
+                } else {
+                    Outcome::Done(code, body)
+                }
+            }
+            Err(e) => Outcome::Retry(e.to_string()),
+        }
+    }
+
+    /// `make` builds the request; retried on 503/5xx/timeouts with backoff.
+    async fn call(&self, what: &str, make: impl Fn() -> reqwest::RequestBuilder) -> anyhow::Result<(u16, Value)> {
+        let mut delay = Duration::from_millis(self.s.backoff_base_ms);
+        for attempt in 0..=self.s.retries {
+            match self.send(make()).await {
+                Outcome::Done(code, body) => return Ok((code, body)),
+                Outcome::Retry(why) if attempt < self.s.retries => {
+                    warn!(what, attempt = attempt + 1, %why, "retrying in {delay:?}");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Outcome::Retry(why) => bail!("{what} failed after {} tries: {why}", self.s.retries + 1),
+            }
+        }
+        bail!("{what}: no attempt made")
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.s.orchestrator_url.trim_end_matches('/'))
+    }
+
+    fn show(&self) {
+        let t = self.tally;
+        let msg = format!("in block {} | queued {} | failed {} | resubmitted {}", t.in_block, t.queued, t.failed, t.resubmitted);
+        match &self.bar {
+            Some(bar) => bar.set_message(msg),
+            None => info!("{msg}"),
+        }
+    }
+
+    fn save_journal(&self) -> anyhow::Result<()> {
+        let tmp = self.s.journal_file.with_extension("tmp");
+        let mut f = std::fs::File::create(&tmp)?;
+        for e in &self.journal {
+            writeln!(f, "{}", serde_json::to_string(e)?)?;
+        }
+        f.sync_all()?;
+        std::fs::rename(&tmp, &self.s.journal_file)?;
+        Ok(())
+    }
+
+    async fn submit(&self, body: &Value) -> anyhow::Result<(u16, Value)> {
+        self.call("submit_work", || self.http.post(self.url("/submit_work")).bearer_auth(&self.creds.api_key).json(body)).await
+    }
+
+    async fn one_task(&mut self, kind: &str) -> anyhow::Result<()> {
+        let (code, task) = self.call("get_task", || self.http.get(self.url(&format!("/get_task?kind={kind}"))).bearer_auth(&self.creds.api_key)).await?;
+        if code != 200 {
+            bail!("get_task: {code} {task}");
+        }
+        let t = task.clone();
+        let result = tokio::task::spawn_blocking(move || solve(&t)).await??;
+        let body = json!({"client_id": self.creds.client_id, "contract_id": task["contract_id"], "result_data": result});
+        let (code, answer) = self.submit(&body).await?;
+        match code {
+            200 => {
+                let in_block = answer["in_block"].as_bool().unwrap_or(false);
+                let receipt_id = answer["receipt_id"].as_str().unwrap_or_default().to_owned();
+                if in_block {
+                    self.tally.in_block += 1;
+                    info!(receipt_id, block = answer["block_index"].as_u64(), "reward in block");
+                } else {
+                    self.tally.queued += 1;
+                    info!(receipt_id, "reward queued");
+                }
+                self.journal.push(Entry {
+                    receipt_id,
+                    body,
+                    status: if in_block { "in_block" } else { "queued" }.into(),
+                    block_index: answer["block_index"].as_u64(),
+                });
+            }
+            _ => {
+                self.tally.failed += 1;
+                warn!(code, %answer, "submission refused");
+            }
+        }
+        self.save_journal()?;
+        self.show();
+        Ok(())
+    }
+
+    /// Follows every receipt not yet in a block; resubmits unknown ones.
+    async fn follow(&mut self) -> anyhow::Result<()> {
+        for i in 0..self.journal.len() {
+            if self.journal[i].status == "in_block" {
+                continue;
+            }
+            let rid = self.journal[i].receipt_id.clone();
+            let (code, r) = self.call("receipt", || self.http.get(self.url(&format!("/receipt/{rid}"))).bearer_auth(&self.creds.api_key)).await?;
+            if code != 200 {
+                continue;
+            }
+            match r["status"].as_str() {
+                Some("in_block") => {
+                    self.journal[i].status = "in_block".into();
+                    self.journal[i].block_index = r["block_index"].as_u64();
+                    self.tally.in_block += 1;
+                    self.tally.queued = self.tally.queued.saturating_sub(1);
+                }
+                Some("unknown") => {
+                    let body = self.journal[i].body.clone();
+                    let (code, answer) = self.submit(&body).await?;
+                    self.tally.resubmitted += 1;
+                    info!(receipt_id = rid, code, status = %answer["status"], "receipt unknown: resubmitted");
+                }
+                Some(other) => self.journal[i].status = other.to_owned(),
+                None => {}
+            }
+        }
+        self.save_journal()?;
+        self.show();
+        Ok(())
+    }
+}
+
+/// The honest answer to a task as `get_task` returns it.
+pub fn solve(task: &Value) -> anyhow::Result<Value> {
+    let p = &task["params"];
+    match task["kind"].as_str() {
+        Some("hash") => {
+            let prefix = hex::decode(p["prefix"].as_str().context("prefix")?)?;
+            let bits = p["difficulty_bits"].as_u64().context("difficulty_bits")? as u32;
+            Ok(json!({ "nonce": uwl_tasks::solve_hash(&prefix, bits) }))
+        }
+        Some("matmul") => {
+            let a: uwl_tasks::Matrix = serde_json::from_value(p["a"].clone())?;
+            let b: uwl_tasks::Matrix = serde_json::from_value(p["b"].clone())?;
+            Ok(json!({ "c": uwl_tasks::multiply(&a, &b) }))
+        }
+        other => bail!("unknown task kind {other:?}"),
+    }
+}
+
+async fn credentials(s: &Settings, http: &reqwest::Client) -> anyhow::Result<Credentials> {
+    if let (Some(client_id), Some(api_key)) = (&s.client_id, &s.api_key) {
+        return Ok(Credentials { client_id: client_id.clone(), api_key: api_key.clone() });
+    }
+    if let Ok(text) = std::fs::read_to_string(&s.credentials_file) {
+        return Ok(serde_json::from_str(&text)?);
+    }
+    let url = format!("{}/register", s.orchestrator_url.trim_end_matches('/'));
+    let mut delay = Duration::from_millis(s.backoff_base_ms);
+    let creds: Credentials = loop {
+        match http.post(&url).send().await {
+            Ok(r) if r.status().is_success() => break r.json().await?,
+            other => {
+                warn!(?other, "register failed; retrying in {delay:?}");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    };
+    std::fs::write(&s.credentials_file, serde_json::to_vec_pretty(&creds)?)?;
+    info!(client_id = creds.client_id, file = %s.credentials_file.display(), "registered");
+    Ok(creds)
+}
+
+/// Works until `count` tasks are done (or forever) and every receipt is in
+/// a block, or until `shutdown`. Returns the tally.
+pub async fn run(s: Settings, shutdown: CancellationToken) -> anyhow::Result<Tally> {
+    let http = reqwest::Client::builder().timeout(Duration::from_millis(s.request_timeout_ms)).build()?;
+    let creds = credentials(&s, &http).await?;
+    let journal = match std::fs::File::open(&s.journal_file) {
+        Ok(f) => std::io::BufReader::new(f).lines().map_while(Result::ok).filter_map(|l| serde_json::from_str(&l).ok()).collect(),
+        Err(_) => Vec::new(),
+    };
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = ProgressBar::new(s.count);
+        bar.set_style(ProgressStyle::with_template("{spinner} {pos} tasks {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    });
+    let mut w = Worker { s: s.clone(), http, creds, journal, tally: Tally::default(), bar };
+    info!(client_id = w.creds.client_id, url = s.orchestrator_url, "worker started");
+    let mut done = 0u64;
+    while !shutdown.is_cancelled() && (s.count == 0 || done < s.count) {
+        let kind = match s.kind.as_str() {
+            "mixed" if done % 2 == 0 => "matmul",
+            "mixed" => "hash",
+            k => k,
+        };
+        if let Err(e) = w.one_task(kind).await {
+            w.tally.failed += 1;
+            warn!(error = %format!("{e:#}"), "task failed");
+        }
+        done += 1;
+        if let Some(bar) = &w.bar {
+            bar.inc(1);
+        }
+        if done % 10 == 0 {
+            w.follow().await.ok();
+        }
+        if s.pause_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(s.pause_ms)).await;
+        }
+    }
+    // Follow the queued receipts until they are in a block (bounded).
+    for _ in 0..60 {
+        if shutdown.is_cancelled() || w.journal.iter().all(|e| e.status == "in_block") {
+            break;
+        }
+        w.follow().await?;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    if let Some(bar) = &w.bar {
+        bar.finish();
+    }
+    w.show();
+    Ok(w.tally)
+}
