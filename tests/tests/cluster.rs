@@ -1,0 +1,182 @@
+//! The docker-compose cluster and its NATS permissions, on the locally built
+//! `uwl:dev` image (deploy/images/build.sh).
+// Container tests hold a process-wide lock (`serial`) across awaits on purpose.
+#![allow(clippy::await_holding_lock)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use testcontainers::core::{IntoContainerPort, WaitFor};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{GenericImage, ImageExt};
+use uwl_tests::*;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn require_uwl_image() -> anyhow::Result<()> {
+    let ok = Command::new("docker").args(["image", "inspect", "uwl:dev"]).output()?.status.success();
+    anyhow::ensure!(ok, "image uwl:dev is missing: build it with deploy/images/build.sh (deploy/test does)");
+    Ok(())
+}
+
+/// A compose project of the cluster, torn down (with its volumes) on drop.
+struct Cluster {
+    project: String,
+    env_file: PathBuf,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn compose(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = Command::new("docker-compose")
+            .args(["-p", &self.project, "--env-file"])
+            .arg(&self.env_file)
+            .arg("-f")
+            .arg(repo().join("deploy/docker-compose.yml"))
+            .args(args)
+            .env("UWL_PORT", self.port.to_string())
+            .output()?;
+        anyhow::ensure!(out.status.success(), "docker-compose {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn up() -> anyhow::Result<Self> {
+        require_uwl_image()?;
+        let dir = tempfile::tempdir()?;
+        let env_file = dir.path().join(".env");
+        let secrets: String = ["SYNC", "MINER", "VERIFIER", "INGEST", "METRICS", "ADMIN"]
+            .iter()
+            .map(|r| format!("NATS_{r}_PASSWORD=test-{}\n", r.to_lowercase()))
+            .collect();
+        std::fs::write(&env_file, secrets)?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let c = Self { project: format!("uwltest{}", std::process::id()), env_file, port, _dir: dir };
+        c.compose(&["up", "-d"])?;
+        Ok(c)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.compose(&["down", "-v", "--remove-orphans"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ingest_restarted_under_load_costs_no_5xx_and_gets_traffic_again() -> anyhow::Result<()> {
+    let _serial = serial();
+    let cluster = Cluster::up()?;
+    let h = Http::new(&format!("http://127.0.0.1:{}", cluster.port));
+    wait_for("the cluster through nginx", Duration::from_secs(120), || async {
+        let (code, body, _) = h.get("/health", None).await?;
+        Ok((code == 200 && body["status"] == "ok").then_some(()))
+    })
+    .await?;
+    // Both ingests answer through the one upstream.
+    let nodes = wait_for("both ingests behind nginx", Duration::from_secs(60), || async {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..20 {
+            let (_, body, _) = h.get("/health", None).await?;
+            seen.insert(body["node_id"].as_str().unwrap_or_default().to_owned());
+        }
+        Ok((seen.len() == 2).then_some(seen))
+    })
+    .await?;
+    println!("ingests behind nginx: {nodes:?}");
+
+    let (client, key) = h.register().await?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let load = {
+        let (h, stop) = (h.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut codes = Vec::new();
+            while !stop.is_cancelled() {
+                let step = async {
+                    let task = h.task(&key, "hash").await?;
+                    let result = solve_task(&task)?;
+                    let (code, body, _) = h.submit(&key, &client, task["contract_id"].as_str().unwrap_or(""), &result).await?;
+                    anyhow::Ok((code, body))
+                };
+                codes.push(match step.await {
+                    Ok((code, body)) => (code, body.to_string()),
+                    Err(e) => (0, format!("{e:#}")),
+                });
+            }
+            codes
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let t = Instant::now();
+    cluster.compose(&["stop", "ingest-1"])?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    cluster.compose(&["up", "-d", "--force-recreate", "--no-deps", "ingest-1"])?;
+    println!("ingest-1 stopped and recreated in {:?}", t.elapsed());
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.cancel();
+    let codes = load.await?;
+    let bad: Vec<_> = codes.iter().filter(|(c, _)| *c == 0 || *c >= 500).collect();
+    println!("submissions during the restart: {}, 5xx or failed: {}", codes.len(), bad.len());
+    assert!(codes.len() >= 5, "the client kept submitting");
+    assert!(bad.is_empty(), "no 5xx while an ingest restarted: {bad:?}");
+    assert!(codes.iter().all(|(c, _)| *c == 200), "{codes:?}");
+
+    wait_for("traffic on the restarted ingest", Duration::from_secs(60), || async {
+        for _ in 0..20 {
+            let (_, body, _) = h.get("/health", None).await?;
+            if body["node_id"] == "node-1" {
+                return Ok(Some(()));
+            }
+        }
+        Ok(None)
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verifiers_nats_credentials_cannot_publish_a_block() -> anyhow::Result<()> {
+    let _serial = serial();
+    require_uwl_image()?;
+    let mut image = GenericImage::new("uwl", "dev")
+        .with_exposed_port(4222.tcp())
+        .with_wait_for(WaitFor::message_on_stderr("Server is ready"))
+        .with_cmd(["nats-server", "-c", "/etc/nats/cluster.conf"])
+        .with_env_var("NATS_NAME", "nats-1");
+    for role in ["SYNC", "MINER", "VERIFIER", "INGEST", "METRICS", "ADMIN"] {
+        image = image.with_env_var(format!("NATS_{role}_PASSWORD"), format!("pw-{}", role.to_lowercase()));
+    }
+    let container = image.start().await?;
+    let port = container.get_host_port_ipv4(4222.tcp()).await?;
+    let url = |user: &str| format!("nats://{user}:pw-{user}@127.0.0.1:{port}");
+
+    // sync (the block's rightful receiver) listens on node-1's append subject.
+    let sync = uwl_bus::Bus::connect(&url("sync"), "sync").await?;
+    let mut appends = sync.subscribe(uwl_bus::subjects::sync_append("node-1")).await?;
+    sync.client().flush().await?;
+    let block = uwl_ledger::Block::genesis(&TestNet::new(2, fast_params())?.genesis);
+    let req = uwl_bus::proto::AppendRequest { block };
+
+    // A miner may publish it (positive control) ...
+    let miner = uwl_bus::Bus::connect(&url("miner"), "miner").await?;
+    miner.publish(uwl_bus::subjects::sync_append("node-1"), &req).await?;
+    miner.client().flush().await?;
+    let got = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut appends)).await;
+    assert!(matches!(got, Ok(Some(_))), "the miner's block reached sync");
+
+    // ... a verifier may not: the server refuses it and sync sees nothing.
+    let verifier = uwl_bus::Bus::connect(&url("verifier"), "verifier").await?;
+    verifier.publish(uwl_bus::subjects::sync_append("node-1"), &req).await?;
+    verifier.client().flush().await?;
+    let got = tokio::time::timeout(Duration::from_secs(2), futures::StreamExt::next(&mut appends)).await;
+    assert!(got.is_err(), "a verifier's publish on the append subject must not arrive");
+    // and a bad password is refused outright
+    let wrong = async_nats::ConnectOptions::new()
+        .user_and_password("verifier".into(), "wrong".into())
+        .connect(format!("127.0.0.1:{port}"))
+        .await;
+    assert!(wrong.is_err(), "wrong credentials must not connect");
+    Ok(())
+}
