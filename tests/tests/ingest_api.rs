@@ -370,3 +370,45 @@ async fn the_worker_sees_pending_then_in_block() -> anyhow::Result<()> {
     i1.stop().await?;
     stop_all(services).await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_cli_retries_503_and_follows_its_receipts_into_blocks() -> anyhow::Result<()> {
+    let _serial = serial();
+    let nats = nats().await?;
+    let net = TestNet::new(2, fast_params())?;
+    let mut services = Vec::new();
+    for n in &net.nodes {
+        services.push(net.sync(n, &nats.url, &[])?);
+        services.push(net.miner(n, &nats.url, &[])?);
+    }
+    let (i1, h) = net.ingest("node-1", &nats.url, &[]).await?;
+    let c = Client::connect(&nats.url).await?;
+    c.ready("node-1", true).await?;
+    let work = tempfile::tempdir()?;
+    let args = |count: &str| {
+        vec![
+            "uwl-worker".to_owned(), "--orchestrator-url".into(), h.base.clone(), "--kind".into(), "mixed".into(),
+            "--count".into(), count.into(), "--backoff-base-ms".into(), "200".into(),
+            "--credentials-file".into(), work.path().join("creds.json").display().to_string(),
+            "--journal-file".into(), work.path().join("journal.jsonl").display().to_string(),
+        ]
+    };
+    // No verifier yet: submissions answer 503 until one starts; the worker retries (200, 400, 800 ms).
+    let settings = <uwl_worker::Settings as clap::Parser>::try_parse_from(args("4"))?;
+    let run = tokio::spawn(uwl_worker::run(settings, tokio_util::sync::CancellationToken::new()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    services.push(net.verifier("v1", &nats.url)?);
+    let tally = run.await??;
+    assert_eq!((tally.in_block, tally.queued, tally.failed), (4, 0, 0), "{tally:?}");
+    let journal = std::fs::read_to_string(work.path().join("journal.jsonl"))?;
+    let entries: Vec<uwl_worker::Entry> = journal.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
+    assert_eq!(entries.len(), 4);
+    assert!(entries.iter().all(|e| e.status == "in_block" && e.block_index.is_some()), "{journal}");
+    // The same credentials again: the balance holds all four rewards.
+    let creds: Value = serde_json::from_str(&std::fs::read_to_string(work.path().join("creds.json"))?)?;
+    let (client, key) = (creds["client_id"].as_str().unwrap_or(""), creds["api_key"].as_str().unwrap_or(""));
+    let (_, bal, _) = h.get(&format!("/get_balance?client_id={client}"), Some(key)).await?;
+    assert_eq!(bal["balance"], 30, "2 matmul (10) + 2 hash (5): {bal}");
+    i1.stop().await?;
+    stop_all(services).await
+}

@@ -283,7 +283,7 @@ pub async fn run(s: Settings, shutdown: CancellationToken) -> anyhow::Result<Tal
     let mut done = 0u64;
     while !shutdown.is_cancelled() && (s.count == 0 || done < s.count) {
         let kind = match s.kind.as_str() {
-            "mixed" if done % 2 == 0 => "matmul",
+            "mixed" if done.is_multiple_of(2) => "matmul",
             "mixed" => "hash",
             k => k,
         };
@@ -295,7 +295,7 @@ pub async fn run(s: Settings, shutdown: CancellationToken) -> anyhow::Result<Tal
         if let Some(bar) = &w.bar {
             bar.inc(1);
         }
-        if done % 10 == 0 {
+        if done.is_multiple_of(10) {
             w.follow().await.ok();
         }
         if s.pause_ms > 0 {
