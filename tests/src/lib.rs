@@ -397,3 +397,4 @@ impl std::io::Write for LogWriter {
 pub fn fast_params() -> NetworkParams {
     NetworkParams { t_round_ms: 1_000, max_future_ms: 5_000, max_pairs_per_block: 500 }
 }
+pub mod faults;

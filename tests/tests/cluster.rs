@@ -90,7 +90,7 @@ async fn an_ingest_restarted_under_load_costs_no_5xx_and_gets_traffic_again() ->
     let (client, key) = h.register().await?;
     let stop = tokio_util::sync::CancellationToken::new();
     let load = {
-        let (h, stop) = (h.clone(), stop.clone());
+        let (h, stop, key) = (h.clone(), stop.clone(), key.clone());
         tokio::spawn(async move {
             let mut codes = Vec::new();
             while !stop.is_cancelled() {
@@ -133,6 +133,17 @@ async fn an_ingest_restarted_under_load_costs_no_5xx_and_gets_traffic_again() ->
         Ok(None)
     })
     .await?;
+
+    // nginx's own answers are JSON: 413 for a large body, 429 per API key.
+    let (code, body, _) = h.post_raw("/submit_work", Some(&key), vec![b' '; 2 << 20]).await?;
+    assert_eq!((code, body["error"].as_str()), (413, Some("payload_too_large")), "{body}");
+    let burst = futures::future::join_all((0..1_500).map(|_| h.get("/get_task?kind=hash", Some(&key)))).await;
+    let limited = burst.iter().filter(|r| matches!(r, Ok((429, b, _)) if b["error"] == "rate_limited")).count();
+    println!("a burst of 1500 requests with one API key: {limited} answered 429");
+    assert!(limited > 0, "the per-key rate limit answers 429 with a JSON body");
+    // another key is not limited by the first one's burst
+    let (_, other_key) = h.register().await?;
+    assert_eq!(h.get("/get_task?kind=hash", Some(&other_key)).await?.0, 200);
     Ok(())
 }
 

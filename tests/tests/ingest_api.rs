@@ -303,6 +303,32 @@ async fn one_proof_sent_100_times_to_two_nodes_is_rewarded_once() -> anyhow::Res
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn option_b_mines_where_the_work_arrived() -> anyhow::Result<()> {
+    let _serial = serial();
+    let nats = nats().await?;
+    let net = TestNet::new(2, fast_params())?;
+    let services = node_services(&net, &nats.url, &[])?;
+    let (i1, h1) = net.ingest("node-1", &nats.url, &["--strategy", "any"]).await?;
+    let (i2, h2) = net.ingest("node-2", &nats.url, &["--strategy", "any"]).await?;
+    let c = Client::connect(&nats.url).await?;
+    c.ready("node-1", true).await?;
+    c.ready("node-2", true).await?;
+    let (client, key) = h1.register().await?;
+    for (h, node) in [(&h1, "node-1"), (&h2, "node-2"), (&h1, "node-1"), (&h2, "node-2")] {
+        let (a, _) = timed_submit(h, &key, &client).await?;
+        assert_eq!((a.0, a.1["served_by"].as_str(), a.1["fallback"].as_bool()), (200, Some(node), Some(false)), "{}", a.1);
+        // Placed at the receiving node's miner, which mines it whoever leads
+        // (the leader may mine its replica too: one of the two blocks wins).
+        let r = h.get(&format!("/receipt/{}?wait_ms=10000", a.1["receipt_id"].as_str().unwrap_or("")), Some(&key)).await?;
+        assert_eq!(r.1["status"], "in_block", "{}", r.1);
+    }
+    for s in [i1, i2] {
+        s.stop().await?;
+    }
+    stop_all(services).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn option_a_with_its_leader_dead_recovers_within_a_round() -> anyhow::Result<()> {
     let _serial = serial();
     let nats = nats().await?;
@@ -340,6 +366,7 @@ async fn the_worker_sees_pending_then_in_block() -> anyhow::Result<()> {
     // Mining waits until a pair is 2 s old, so "pending" is observable.
     let services = node_services(&net, &nats.url, &["--min-pending-age-ms", "2000"])?;
     let (i1, h) = net.ingest("node-1", &nats.url, &[]).await?;
+    let (i2, h2) = net.ingest("node-2", &nats.url, &[]).await?;
     let c = Client::connect(&nats.url).await?;
     c.ready("node-1", true).await?;
     c.ready("node-2", true).await?;
@@ -359,6 +386,10 @@ async fn the_worker_sees_pending_then_in_block() -> anyhow::Result<()> {
     }
     let (_, r, _) = h.get(&format!("/receipt/{rid}"), Some(&key)).await?;
     assert_eq!(r["status"], "pending", "{r}");
+    // Acknowledged with replicated: true, so the other node knows it too.
+    assert_eq!(a.1["replicated"], true);
+    let (_, r2, _) = h2.get(&format!("/receipt/{rid}"), Some(&key)).await?;
+    assert_ne!(r2["status"], "unknown", "{r2}");
     let (_, r, _) = h.get(&format!("/receipt/{rid}?wait_ms=10000"), Some(&key)).await?;
     assert_eq!(r["status"], "in_block", "{r}");
     assert!(r["confirmations"].as_u64() >= Some(1));
@@ -368,6 +399,7 @@ async fn the_worker_sees_pending_then_in_block() -> anyhow::Result<()> {
     let (_, ch, _) = h.get("/chain?from=0&limit=10", None).await?;
     assert!(ch["blocks"].as_array().is_some_and(|b| b.iter().any(|b| b["creator_node_id"].is_string())));
     i1.stop().await?;
+    i2.stop().await?;
     stop_all(services).await
 }
 

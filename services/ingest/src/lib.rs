@@ -298,6 +298,7 @@ fn router(state: Shared) -> Router {
         .route("/metrics", get(metrics_view))
         .route("/health", get(health))
         .route("/", get(dashboard))
+        .route("/static/{file}", get(static_file))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), admission));
     Router::new()
@@ -347,8 +348,19 @@ async fn not_found() -> ApiError {
     ApiError::NotFound("no such endpoint".into())
 }
 
+/// The dashboard (SPEC section 4): static assets built into the binary.
 async fn dashboard() -> Html<&'static str> {
     Html(include_str!("../static/index.html"))
+}
+
+async fn static_file(Path(file): Path<String>) -> Result<impl IntoResponse, ApiError> {
+    let (ctype, body) = match file.as_str() {
+        "app.js" => ("text/javascript; charset=utf-8", include_str!("../static/app.js")),
+        "worker.js" => ("text/javascript; charset=utf-8", include_str!("../static/worker.js")),
+        "style.css" => ("text/css; charset=utf-8", include_str!("../static/style.css")),
+        _ => return Err(ApiError::NotFound("no such asset".into())),
+    };
+    Ok(([("content-type", ctype), ("cache-control", "no-cache")], body))
 }
 
 async fn register(axum::extract::State(state): axum::extract::State<Shared>) -> Json<Value> {

@@ -1,0 +1,152 @@
+//! The dashboard in a real browser: headless Chromium driven over WebDriver
+//! (Debian's `chromium` and `chromium-driver`) against a running two-node
+//! network. Screenshots (wide and narrow) go to `target/screenshots/`.
+// Container tests hold a process-wide lock (`serial`) across awaits on purpose.
+#![allow(clippy::await_holding_lock)]
+
+use fantoccini::{Client as Browser, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use uwl_bus::proto::SubmitOrigin;
+use uwl_ledger::testkit::pair;
+use uwl_tests::*;
+
+const LONG: Duration = Duration::from_secs(60);
+
+/// chromedriver on a free port, killed on drop.
+struct Driver(Child, u16);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn chromedriver() -> anyhow::Result<Driver> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("chromedriver not found ({e}): install chromium and chromium-driver (deploy/test does)"))?;
+    Ok(Driver(child, port))
+}
+
+async fn browser(driver: &Driver) -> anyhow::Result<Browser> {
+    let caps: serde_json::Map<String, Value> = serde_json::from_value(json!({
+        "goog:chromeOptions": {
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"]
+        }
+    }))?;
+    let url = format!("http://127.0.0.1:{}", driver.1);
+    wait_for("chromedriver", Duration::from_secs(20), || async {
+        Ok(ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps.clone())
+            .connect(&url)
+            .await
+            .ok())
+    })
+    .await
+}
+
+async fn text(b: &Browser, id: &str) -> anyhow::Result<String> {
+    Ok(b.find(Locator::Id(id)).await?.text().await?)
+}
+
+fn screenshots() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_uses_the_dashboard_in_a_real_browser() -> anyhow::Result<()> {
+    let _serial = serial();
+    let driver = chromedriver()?;
+    let nats = nats().await?;
+    let net = TestNet::new(2, fast_params())?;
+    let mut services = vec![net.verifier("v1", &nats.url)?];
+    for n in &net.nodes {
+        services.push(net.sync(n, &nats.url, &[])?);
+        services.push(net.miner(n, &nats.url, &[])?);
+    }
+    let (ingest, h) = net.ingest("node-1", &nats.url, &[]).await?;
+    let c = Client::connect(&nats.url).await?;
+    c.ready("node-1", true).await?;
+    c.ready("node-2", true).await?;
+    // A block by each node, so the page can show both creators.
+    c.submit("node-1", &pair("seed", "one", 0), SubmitOrigin::Fallback, 3_000).await?;
+    c.submit("node-2", &pair("seed", "two", 0), SubmitOrigin::Fallback, 3_000).await?;
+
+    let b = browser(&driver).await?;
+    b.goto(&h.base).await?;
+    // Register.
+    b.find(Locator::Id("register")).await?.click().await?;
+    wait_for("signed in", LONG, || async { Ok(text(&b, "who").await?.starts_with("Signed in as").then_some(())) }).await?;
+    // Submit work computed in the page's Web Worker.
+    b.find(Locator::Id("work")).await?.click().await?;
+    let status = wait_for("the submission's answer", LONG, || async {
+        let t = text(&b, "work-status").await?;
+        Ok((t.starts_with("In block #") || t == "Reward pending inclusion in block").then_some(t))
+    })
+    .await?;
+    println!("dashboard after Submit work: {status}");
+    // The balance changes once the pair is in a block, without a reload.
+    let balance = wait_for("the balance to rise", LONG, || async {
+        let bal: u64 = text(&b, "balance").await?.parse().unwrap_or(0);
+        Ok((bal > 0).then_some(bal))
+    })
+    .await?;
+    assert_eq!(balance, 5, "one hash task's reward");
+    assert_eq!(text(&b, "total").await?, "5");
+    // A block from each node, in the table and the chart's legend.
+    wait_for("both creators on the page", LONG, || async {
+        let legend = text(&b, "legend").await?;
+        Ok((legend.contains("node-1") && legend.contains("node-2")).then_some(()))
+    })
+    .await?;
+
+    // Retry: a stored submission the network never saw (a lost reply).
+    let key: String = serde_json::from_value(b.execute("return localStorage.getItem('uwl.api_key')", vec![]).await?)?;
+    let client: String = serde_json::from_value(b.execute("return document.getElementById('who').textContent.replace('Signed in as ', '')", vec![]).await?)?;
+    let task = h.task(&key, "hash").await?;
+    let result = solve_task(&task)?;
+    let contract_id = task["contract_id"].as_str().unwrap_or_default().to_owned();
+    let receipt = uwl_ledger::receipt_id(&client, &contract_id, &uwl_ledger::result_hash(&result)).to_hex();
+    let entry = json!({"body": {"client_id": client, "contract_id": contract_id, "result_data": result}, "status": "unknown", "at": 1});
+    b.execute(
+        "const all = JSON.parse(localStorage.getItem('uwl.submissions') || '{}'); all[arguments[0]] = arguments[1]; localStorage.setItem('uwl.submissions', JSON.stringify(all));",
+        vec![json!(receipt), entry],
+    )
+    .await?;
+    let retry = wait_for("a Retry button", LONG, || async {
+        Ok(b.find(Locator::Css(&format!("button[aria-label='Retry submission {}']", &receipt[..10]))).await.ok())
+    })
+    .await?;
+    retry.click().await?;
+    wait_for("the retried reward in a block", LONG, || async {
+        let bal: u64 = text(&b, "balance").await?.parse().unwrap_or(0);
+        Ok((bal == 10).then_some(()))
+    })
+    .await?;
+    let mine = wait_for("both submissions shown in their blocks", LONG, || async {
+        let mine = text(&b, "mine").await?;
+        Ok((mine.matches("in block #").count() == 2).then_some(mine))
+    })
+    .await?;
+    assert!(!mine.contains("undefined"), "{mine}");
+
+    std::fs::create_dir_all(screenshots())?;
+    std::fs::write(screenshots().join("dashboard-wide.png"), b.screenshot().await?)?;
+    b.set_window_size(390, 900).await?;
+    std::fs::write(screenshots().join("dashboard-narrow.png"), b.screenshot().await?)?;
+    println!("screenshots in {}", screenshots().display());
+    b.close().await?;
+    ingest.stop().await?;
+    for s in services {
+        s.stop().await?;
+    }
+    Ok(())
+}

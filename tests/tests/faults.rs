@@ -1,0 +1,239 @@
+//! Fault injection on the real cluster: no reward lost, none paid twice,
+//! under kills, pauses, partitions and restarts (SPEC section 7).
+//! `UWL_FAULT_SECONDS` lengthens the randomized run (default 100 s);
+//! `UWL_FAULT_SEED` replays one.
+// Container tests hold a process-wide lock (`serial`) across awaits on purpose.
+#![allow(clippy::await_holding_lock)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use uwl_tests::faults::*;
+use uwl_tests::*;
+
+struct Run {
+    cluster: FaultCluster,
+    genesis: uwl_ledger::Genesis,
+    history: Arc<History>,
+    stop: CancellationToken,
+    load: tokio::task::JoinHandle<()>,
+    windows: Vec<(u64, u64)>,
+    seed: u64,
+}
+
+impl Run {
+    async fn start(name: &str, seed: u64) -> anyhow::Result<Self> {
+        let cluster = FaultCluster::up(name).await?;
+        let genesis = cluster.genesis()?;
+        let history = Arc::new(History::default());
+        let stop = CancellationToken::new();
+        let mut entries: Vec<(String, Http)> = vec![("nginx".into(), cluster.nginx.clone())];
+        entries.extend(cluster.ingest.iter().map(|(n, h)| (n.clone(), h.clone())));
+        let load = tokio::spawn(load(entries, 1, history.clone(), cluster.started, stop.clone()));
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        Ok(Self { cluster, genesis, history, stop, load, windows: Vec::new(), seed })
+    }
+
+    fn now(&self) -> u64 {
+        self.cluster.started.elapsed().as_millis() as u64
+    }
+
+    /// Runs `fault`, waits `hold`, runs `undo`, and records the window.
+    async fn window(&mut self, fault: impl FnOnce(&FaultCluster) -> anyhow::Result<()>, hold: Duration, undo: impl FnOnce(&FaultCluster) -> anyhow::Result<()>) -> anyhow::Result<()> {
+        let a = self.now();
+        fault(&self.cluster)?;
+        tokio::time::sleep(hold).await;
+        undo(&self.cluster)?;
+        self.windows.push((a, self.now()));
+        Ok(())
+    }
+
+    /// Stops the load, waits for convergence, checks, prints the figures.
+    async fn finish(mut self, name: &str) -> anyhow::Result<Figures> {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        self.stop.cancel();
+        let _ = (&mut self.load).await;
+        let last_fault = self.windows.last().map_or(0, |w| w.1);
+        let c = &self.cluster.admin;
+        let nodes = ["node-1", "node-2"];
+        let converge = wait_for("convergence: equal tips, empty pendings", Duration::from_secs(20), || async {
+            let mut tips = Vec::new();
+            for n in nodes {
+                if c.miner_stats(n).await?.pending > 0 {
+                    return Ok(None);
+                }
+                tips.push(c.sync_stats(n).await?.tip);
+            }
+            Ok((tips[0] == tips[1]).then_some(()))
+        })
+        .await;
+        let converged_after = self.now().saturating_sub(last_fault);
+        let ops = self.history.ops.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let mut chains = BTreeMap::new();
+        for n in nodes {
+            chains.insert(n.to_owned(), c.chain(n).await?);
+        }
+        let v = check(&ops, &chains, &self.windows);
+        // Stored balances equal the sum of rewards in the chain, per client.
+        let mut mismatched = v.balance_mismatch.clone();
+        let clients: std::collections::BTreeSet<&str> = ops.iter().map(|o| o.client_id.as_str()).collect();
+        for n in nodes {
+            for client in &clients {
+                let want: u64 = chains[n].iter().flat_map(|b| &b.transactions).filter(|p| p.client_id() == *client).map(|p| p.amount()).sum();
+                let got: uwl_bus::proto::BalanceReply = c
+                    .bus
+                    .request(uwl_bus::subjects::sync_read(n), &uwl_bus::proto::SyncQuery::Balance { client_id: client.to_string() }, c.timeout, &uwl_bus::RequestId::new())
+                    .await?;
+                if got.balance != want {
+                    mismatched.push(format!("{n}/{client}: {} != {want}", got.balance));
+                }
+            }
+        }
+        let mut replacements = 0;
+        let mut requeued = 0;
+        for n in nodes {
+            replacements += c.sync_stats(n).await?.replacements_total;
+            requeued += c.miner_stats(n).await?.requeued_total;
+        }
+        let f = Figures {
+            submissions: v.submissions,
+            acknowledged: v.acknowledged,
+            faults: self.cluster.fault_count(),
+            replacements,
+            requeued,
+            converged_after_ms: converged_after,
+            lost: v.lost.len(),
+            duplicated: v.duplicated.len(),
+            liveness: v.liveness_outside_faults,
+        };
+        println!(
+            "{name}: submissions {}, acknowledged {}, faults {}, forks/replacements {}, re-queued {}, converged {} ms after the last fault, lost {}, duplicated {}, liveness outside faults {:.1}% (seed {})",
+            f.submissions, f.acknowledged, f.faults, f.replacements, f.requeued, f.converged_after_ms, f.lost, f.duplicated, f.liveness * 100.0, self.seed
+        );
+        let failed = converge.is_err() || !v.lost.is_empty() || !v.duplicated.is_empty() || !mismatched.is_empty() || f.liveness < 0.9;
+        if failed {
+            println!("FAILED {name} (seed {}): converge {converge:?}; lost {:?}; duplicated {:?}; balances {mismatched:?}", self.seed, v.lost, v.duplicated);
+            let windows = &self.windows;
+            for o in ops.iter().filter(|o| v.lost.iter().any(|id| id.contract_id == o.contract_id) || o.code != 200) {
+                println!("  {:>6} ms {:<7} {} {} {}", o.at_ms, o.entry, o.code, o.status, &o.contract_id[..o.contract_id.len().min(24)]);
+            }
+            println!("  fault windows {windows:?}, faults {:?}", self.cluster.faults.lock().map(|f| f.clone()).unwrap_or_default());
+            anyhow::bail!("{name} broke SPEC section 7 (see the history above)");
+        }
+        Ok(f)
+    }
+}
+
+#[derive(Debug)]
+struct Figures {
+    submissions: usize,
+    acknowledged: usize,
+    faults: usize,
+    replacements: u64,
+    requeued: u64,
+    converged_after_ms: u64,
+    lost: usize,
+    duplicated: usize,
+    liveness: f64,
+}
+
+fn miner_of(node: &str) -> String {
+    format!("miner-{}", node.trim_start_matches("node-"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_miner_killed_under_load() -> anyhow::Result<()> {
+    let _serial = serial();
+    let mut run = Run::start("kill", 0).await?;
+    let leader = run.cluster.leader(&run.genesis).await?;
+    let m = miner_of(&leader);
+    run.window(|c| c.kill(&m), Duration::from_secs(4), |c| c.start(&m)).await?;
+    run.finish("leader's miner killed").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_paused_under_load() -> anyhow::Result<()> {
+    let _serial = serial();
+    let mut run = Run::start("pause", 0).await?;
+    let leader = run.cluster.leader(&run.genesis).await?;
+    let m = miner_of(&leader);
+    run.window(|c| c.pause(&m), Duration::from_secs(5), |c| c.unpause(&m)).await?;
+    run.finish("leader's miner paused").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_of_node_2_forks_and_heals() -> anyhow::Result<()> {
+    let _serial = serial();
+    let mut run = Run::start("part", 0).await?;
+    let a = run.now();
+    run.window(|c| c.partition("nats-2"), Duration::from_secs(15), |c| c.heal("nats-2")).await?;
+    let b = run.now();
+    let ops = run.history.ops.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let acked_side = |node: &str| ops.iter().filter(|o| o.entry == node && o.code == 200 && o.at_ms > a + 2_000 && o.at_ms < b).count();
+    let (one, two) = (acked_side("node-1"), acked_side("node-2"));
+    println!("during the partition: node-1 acknowledged {one}, node-2 acknowledged {two}");
+    let f = run.finish("partition of node-2").await?;
+    assert!(one > 0 && two > 0, "both sides kept acknowledging");
+    assert!(f.replacements >= 1, "the partition forked: a chain was replaced");
+    assert!(f.requeued >= 1, "the losing side's pairs were re-queued");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_of_each_service_kind_under_load() -> anyhow::Result<()> {
+    let _serial = serial();
+    let mut run = Run::start("restart", 0).await?;
+    for svc in ["sync-1", "miner-2", "verifier-1", "ingest-2", "metrics", "sync-2", "miner-1"] {
+        let s = svc.to_owned();
+        run.window(|c| c.restart(&s), Duration::from_secs(3), |_| Ok(())).await?;
+    }
+    run.finish("restart of each service kind").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_server_killed_and_restarted() -> anyhow::Result<()> {
+    let _serial = serial();
+    let mut run = Run::start("nats", 0).await?;
+    run.window(|c| c.kill("nats-1"), Duration::from_secs(5), |c| c.start("nats-1")).await?;
+    // the admin connection rides on nats-1: let it reconnect
+    wait_for("the bus back", Duration::from_secs(30), || async { Ok(run.cluster.admin.sync_stats("node-1").await.ok().map(|_| ())) }).await?;
+    run.finish("NATS server killed and restarted").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeded_random_schedule_of_faults() -> anyhow::Result<()> {
+    let _serial = serial();
+    let seed: u64 = std::env::var("UWL_FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand_seed);
+    let seconds: u64 = std::env::var("UWL_FAULT_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(100);
+    println!("randomized faults: seed {seed}, {seconds} s (replay with UWL_FAULT_SEED={seed})");
+    let mut rng = uwl_tasks::SplitMix64(seed);
+    let mut run = Run::start("rand", seed).await?;
+    let until = Instant::now() + Duration::from_secs(seconds);
+    while Instant::now() < until {
+        let node = if rng.next_u64() % 2 == 0 { "1" } else { "2" };
+        let hold = Duration::from_millis(2_000 + rng.next_u64() % 4_000);
+        let miner = format!("miner-{node}");
+        let sync = format!("sync-{node}");
+        let nats = format!("nats-{node}");
+        match rng.next_u64() % 5 {
+            0 => run.window(|c| c.kill(&miner), hold, |c| c.start(&miner)).await?,
+            1 => run.window(|c| c.pause(&miner), hold, |c| c.unpause(&miner)).await?,
+            2 => run.window(|c| c.restart(&sync), hold, |_| Ok(())).await?,
+            3 => run.window(|c| c.partition(&nats), hold, |c| c.heal(&nats)).await?,
+            _ => run.window(|c| c.kill(&nats), hold, |c| c.start(&nats)).await?,
+        }
+        tokio::time::sleep(Duration::from_millis(1_000 + rng.next_u64() % 3_000)).await;
+    }
+    wait_for("the bus back", Duration::from_secs(30), || async { Ok(run.cluster.admin.sync_stats("node-1").await.ok().map(|_| ())) }).await?;
+    run.finish("randomized schedule").await?;
+    Ok(())
+}
+
+fn rand_seed() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
+}
