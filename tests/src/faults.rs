@@ -57,7 +57,10 @@ impl FaultCluster {
             .collect();
         std::fs::write(&env_file, secrets)?;
         let project = format!("uwlf{}{}", name, std::process::id());
-        compose(&project, &env_file, &["up", "-d"])?;
+        if let Err(e) = compose(&project, &env_file, &["up", "-d"]) {
+            let _ = compose(&project, &env_file, &["down", "-v", "--remove-orphans", "-t", "1"]);
+            return Err(e);
+        }
         let port = |svc: &str, p: &str| -> anyhow::Result<String> {
             let out = compose(&project, &env_file, &["port", svc, p])?;
             Ok(out.rsplit(':').next().unwrap_or_default().to_owned())
