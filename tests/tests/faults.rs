@@ -215,7 +215,7 @@ async fn a_seeded_random_schedule_of_faults() -> anyhow::Result<()> {
     let mut run = Run::start("rand", seed).await?;
     let until = Instant::now() + Duration::from_secs(seconds);
     while Instant::now() < until {
-        let node = if rng.next_u64() % 2 == 0 { "1" } else { "2" };
+        let node = if rng.next_u64().is_multiple_of(2) { "1" } else { "2" };
         let hold = Duration::from_millis(2_000 + rng.next_u64() % 4_000);
         let miner = format!("miner-{node}");
         let sync = format!("sync-{node}");
