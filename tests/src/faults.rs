@@ -267,7 +267,8 @@ pub fn check(ops: &[Op], chains: &BTreeMap<String, Vec<Block>>, fault_windows: &
         .map(|o| Identity { client_id: o.client_id.clone(), contract_id: o.contract_id.clone() })
         .collect();
     v.acknowledged = acked.len();
-    let in_fault = |t: u64| fault_windows.iter().any(|(a, b)| t + 1_000 >= *a && t <= b + 3_000);
+    // A window runs from 1 s before a fault to 5 s after it is undone (recovery).
+    let in_fault = |t: u64| fault_windows.iter().any(|(a, b)| t + 1_000 >= *a && t <= b + 5_000);
     let outside: Vec<&Op> = ops.iter().filter(|o| !in_fault(o.at_ms)).collect();
     v.liveness_outside_faults = if outside.is_empty() { 1.0 } else { outside.iter().filter(|o| o.code == 200).count() as f64 / outside.len() as f64 };
     let rewards: HashMap<&str, u64> = ops.iter().map(|o| (o.contract_id.as_str(), o.reward)).collect();

@@ -510,17 +510,17 @@ fn own_client(headers: &HeaderMap, state: &State, q: &HashMap<String, String>) -
 }
 
 /// The current status of pairs from orphaned blocks.
-async fn orphan_statuses(state: &State, records: &[uwl_ledger::OrphanRecord], pending: &[TxPair], rid: &RequestId) -> Result<Vec<Value>, ApiError> {
+async fn orphan_statuses(state: &State, records: &[uwl_ledger::OrphanRecord], rid: &RequestId) -> Result<Vec<Value>, ApiError> {
     let ids: Vec<Identity> = records.iter().map(|r| r.pair.identity()).collect();
     let landed: ContainsReply = state.sync(&SyncQuery::Contains { ids }, rid).await?;
     Ok(records
         .iter()
         .zip(landed.landed)
         .map(|(r, l)| {
+            // Not in the chain: re-queued (pending here or at a peer) until it lands again.
             let status = match l {
                 Some(l) if l.receipt_id == r.pair.receipt_id() => "in_block",
                 Some(_) => "superseded",
-                None if pending.iter().any(|p| p.receipt_id() == r.pair.receipt_id()) => "orphaned_requeued",
                 None => "orphaned_requeued",
             };
             json!({
@@ -546,7 +546,7 @@ async fn get_balance(
         .iter()
         .map(|p| json!({"receipt_id": p.receipt_id(), "contract_id": p.reward_tx.contract_id, "amount": p.amount(), "message": "Reward pending inclusion in block"}))
         .collect();
-    let orphaned = orphan_statuses(&state, &mine.orphaned, &mine.pending, &rid).await?;
+    let orphaned = orphan_statuses(&state, &mine.orphaned, &rid).await?;
     let last_sync = state.tips.last_heard(state.me()).map(|(_, at)| now_ms().saturating_sub(at.elapsed().as_millis() as u64));
     Ok(Json(json!({
         "client_id": client, "balance": bal.balance, "pending_reward": pending, "orphaned": orphaned,
@@ -562,7 +562,7 @@ async fn orphaned_tx(
     let rid = rid(&headers);
     let client = own_client(&headers, &state, &q)?;
     let mine: ClientPending = state.miner(&MinerQuery::Client { client_id: client.clone() }, &rid).await?;
-    let orphaned = orphan_statuses(&state, &mine.orphaned, &mine.pending, &rid).await?;
+    let orphaned = orphan_statuses(&state, &mine.orphaned, &rid).await?;
     Ok(Json(json!({ "client_id": client, "orphaned": orphaned, "node_id": state.me() })))
 }
 
