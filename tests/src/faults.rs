@@ -56,6 +56,7 @@ impl FaultCluster {
             .map(|r| format!("NATS_{r}_PASSWORD=fault-{}\n", r.to_lowercase()))
             .collect();
         std::fs::write(&env_file, secrets)?;
+        crate::remove_stale_test_clusters();
         let project = format!("uwlf{}{}", name, std::process::id());
         if let Err(e) = compose(&project, &env_file, &["up", "-d"]) {
             let _ = compose(&project, &env_file, &["down", "-v", "--remove-orphans", "-t", "1"]);

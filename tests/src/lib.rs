@@ -398,3 +398,25 @@ pub fn fast_params() -> NetworkParams {
     NetworkParams { t_round_ms: 1_000, max_future_ms: 5_000, max_pairs_per_block: 500 }
 }
 pub mod faults;
+
+/// Removes containers and networks of earlier test clusters that an aborted
+/// run left behind (they would hold the cluster's fixed edge subnet).
+pub fn remove_stale_test_clusters() {
+    let run = |args: &[&str]| {
+        std::process::Command::new("docker").args(args).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
+    };
+    let containers = run(&["ps", "-aq", "--filter", "name=uwltest", "--filter", "name=uwlf"]);
+    let ids: Vec<&str> = containers.split_whitespace().collect();
+    if !ids.is_empty() {
+        let mut args = vec!["rm", "-f"];
+        args.extend(ids);
+        run(&args);
+    }
+    let networks = run(&["network", "ls", "-q", "--filter", "name=uwltest", "--filter", "name=uwlf"]);
+    let ids: Vec<&str> = networks.split_whitespace().collect();
+    if !ids.is_empty() {
+        let mut args = vec!["network", "rm"];
+        args.extend(ids);
+        run(&args);
+    }
+}

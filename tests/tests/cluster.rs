@@ -45,6 +45,7 @@ impl Cluster {
 
     fn up() -> anyhow::Result<Self> {
         require_uwl_image()?;
+        remove_stale_test_clusters();
         let dir = tempfile::tempdir()?;
         let env_file = dir.path().join(".env");
         let secrets: String = ["SYNC", "MINER", "VERIFIER", "INGEST", "METRICS", "ADMIN"]
