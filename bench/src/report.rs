@@ -1,0 +1,266 @@
+//! Turns the load generator's results (JSON lines) into the benchmark
+//! table (markdown, printed and written next to the results) and the plot
+//! of throughput and p99 against offered load (SVG).
+//!
+//! Run: `cargo run --release -p uwl-bench --bin report -- RESULTS.jsonl [CHAIN_COST.txt]`
+
+use anyhow::Context;
+use plotters::prelude::*;
+use serde_json::Value;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+fn f(v: &Value, k: &str) -> f64 {
+    v[k].as_f64().unwrap_or(0.0)
+}
+
+fn errors(v: &Value) -> u64 {
+    v["errors"].as_object().map(|m| m.values().filter_map(Value::as_u64).sum()).unwrap_or(0)
+}
+
+fn error_text(v: &Value) -> String {
+    match v["errors"].as_object() {
+        Some(m) if !m.is_empty() => m.iter().map(|(k, n)| format!("{k}: {n}")).collect::<Vec<_>>().join(", "),
+        _ => "0".into(),
+    }
+}
+
+fn per_1000(v: &Value, key: &str) -> f64 {
+    let ok = f(v, "ok");
+    if ok == 0.0 {
+        return 0.0;
+    }
+    v["cluster"][key].as_f64().unwrap_or(0.0) * 1_000.0 / ok
+}
+
+fn yes(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "NOT met"
+    }
+}
+
+struct Results {
+    rows: Vec<Value>,
+}
+
+impl Results {
+    fn find(&self, label: &str, scenario: &str, target: &str) -> Option<&Value> {
+        self.rows.iter().rev().find(|v| v["label"] == label && v["scenario"] == scenario && v["target"] == target)
+    }
+
+    fn labels(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for v in &self.rows {
+            if let Some(l) = v["label"].as_str() {
+                if !out.iter().any(|o| o == l) {
+                    out.push(l.to_owned());
+                }
+            }
+        }
+        out
+    }
+
+    /// The last sweep's steps for `label` and `target`, by offered rate.
+    fn sweep(&self, label: &str, target: &str) -> Vec<&Value> {
+        let mut steps: Vec<&Value> = Vec::new();
+        for v in self.rows.iter().filter(|v| v["label"] == label && v["scenario"] == "sweep" && v["target"] == target) {
+            steps.retain(|s| s["offered_per_s"] != v["offered_per_s"]);
+            steps.push(v);
+        }
+        steps.sort_by(|a, b| f(a, "offered_per_s").total_cmp(&f(b, "offered_per_s")));
+        steps
+    }
+}
+
+fn saturation_table(r: &Results, md: &mut String) {
+    let _ = writeln!(md, "### Saturation (closed loop) against the /livez floor\n");
+    let _ = writeln!(md, "| strategy | workers | rewards in blocks/s | p50 | p99 | /livez floor/s | ratio | forks / 1,000 rewards | replacements / 1,000 | errors |");
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    for label in r.labels() {
+        let (Some(s), Some(l)) = (r.find(&label, "saturation", "submit"), r.find(&label, "saturation", "livez")) else { continue };
+        let ratio = f(s, "throughput_per_s") / f(l, "throughput_per_s").max(1e-9);
+        let _ = writeln!(
+            md,
+            "| {label} | {} | {:.0} | {:.1} ms | {:.1} ms | {:.0} | {:.1}% | {:.2} | {:.2} | {} |",
+            s["concurrency"],
+            f(s, "throughput_per_s"),
+            f(s, "p50_ms"),
+            f(s, "p99_ms"),
+            f(l, "throughput_per_s"),
+            ratio * 100.0,
+            per_1000(s, "orphaned_blocks"),
+            per_1000(s, "replacements"),
+            error_text(s),
+        );
+    }
+    if let (Some(s), Some(l)) = (r.find("hybrid", "saturation", "submit"), r.find("hybrid", "saturation", "livez")) {
+        let (t, fl) = (f(s, "throughput_per_s"), f(l, "throughput_per_s"));
+        let _ = writeln!(md, "\nTargets (hybrid): >= 2,000 rewards/s: {:.0}/s, {}; >= 50% of the floor: {:.1}%, {}.\n", t, yes(t >= 2_000.0), t / fl * 100.0, yes(t >= 0.5 * fl));
+    }
+}
+
+fn half_table(r: &Results, md: &mut String) {
+    let _ = writeln!(md, "### Half the saturation rate (open loop)\n");
+    let _ = writeln!(md, "| strategy | offered/s | rewards in blocks/s | p50 | p90 | p99 | p99.9 | ack p99 | forks / 1,000 | replacements / 1,000 | errors | p99 < 25 ms |");
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
+    for label in r.labels() {
+        let Some(h) = r.find(&label, "half", "submit") else { continue };
+        let _ = writeln!(
+            md,
+            "| {label} | {} | {:.0} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.2} | {:.2} | {} | {} |",
+            h["offered_per_s"],
+            f(h, "throughput_per_s"),
+            f(h, "p50_ms"),
+            f(h, "p90_ms"),
+            f(h, "p99_ms"),
+            f(h, "p999_ms"),
+            f(h, "ack_p99_ms"),
+            per_1000(h, "orphaned_blocks"),
+            per_1000(h, "replacements"),
+            error_text(h),
+            yes(f(h, "p99_ms") < 25.0),
+        );
+    }
+    let _ = writeln!(md);
+}
+
+/// The highest offered rate served in full: >= 95% of it in blocks, < 1% errors.
+fn knee(steps: &[&Value]) -> Option<f64> {
+    steps
+        .iter()
+        .filter(|s| f(s, "throughput_per_s") >= 0.95 * f(s, "offered_per_s") && (errors(s) as f64) < 0.01 * f(s, "ok").max(1.0))
+        .map(|s| f(s, "offered_per_s"))
+        .last()
+}
+
+fn sweep_table(r: &Results, md: &mut String) {
+    for label in r.labels() {
+        let submit = r.sweep(&label, "submit");
+        if submit.is_empty() {
+            continue;
+        }
+        let livez = r.sweep(&label, "livez");
+        let _ = writeln!(md, "### Rising offered load ({label}, open loop)\n");
+        let _ = writeln!(md, "| offered/s | rewards in blocks/s | p50 | p99 | p99.9 | errors | /livez/s | /livez p99 |");
+        let _ = writeln!(md, "|---:|---:|---:|---:|---:|---|---:|---:|");
+        for s in &submit {
+            let l = livez.iter().find(|l| l["offered_per_s"] == s["offered_per_s"]);
+            let _ = writeln!(
+                md,
+                "| {} | {:.0} | {:.1} ms | {:.1} ms | {:.1} ms | {} | {} | {} |",
+                s["offered_per_s"],
+                f(s, "throughput_per_s"),
+                f(s, "p50_ms"),
+                f(s, "p99_ms"),
+                f(s, "p999_ms"),
+                error_text(s),
+                l.map_or("-".into(), |l| format!("{:.0}", f(l, "throughput_per_s"))),
+                l.map_or("-".into(), |l| format!("{:.1} ms", f(l, "p99_ms"))),
+            );
+        }
+        match knee(&submit) {
+            Some(k) => {
+                let _ = writeln!(md, "\nKnee: {k:.0} offered/s is the highest rate served in full (>= 95% in blocks, < 1% errors).\n");
+            }
+            None => {
+                let _ = writeln!(md, "\nKnee: no step was served in full.\n");
+            }
+        }
+    }
+}
+
+fn kill_table(r: &Results, md: &mut String) {
+    for label in r.labels() {
+        let Some(k) = r.find(&label, "leader-kill", "submit") else { continue };
+        let offered = f(k, "offered_per_s");
+        let at = f(k, "event_at_s");
+        let timeline: Vec<f64> = k["timeline"].as_array().map(|a| a.iter().filter_map(Value::as_f64).collect()).unwrap_or_default();
+        let first = at.floor() as usize;
+        let end = f(k, "duration_s") as usize;
+        let after = timeline.get(first..end.min(timeline.len())).unwrap_or(&[]);
+        let dip = after.iter().copied().fold(f64::INFINITY, f64::min);
+        // Recovered: from the first second after which 3 seconds in a row carry >= 90% of the offered rate.
+        let recovered = (first..end.saturating_sub(2)).find(|s| (*s..s + 3).all(|i| timeline.get(i).is_some_and(|n| *n >= 0.9 * offered)));
+        let _ = writeln!(md, "### Leader killed mid-run ({label})\n");
+        let _ = writeln!(md, "| offered/s | killed at | lowest 1 s after | recovered (>= 90% for 3 s) after | rewards in blocks | errors | p99 |");
+        let _ = writeln!(md, "|---:|---:|---:|---:|---:|---|---:|");
+        let _ = writeln!(
+            md,
+            "| {offered:.0} | {at:.1} s | {:.0}/s ({:.0}%) | {} | {} of {:.0} | {} | {:.1} ms |\n",
+            if dip.is_finite() { dip } else { 0.0 },
+            if dip.is_finite() { dip / offered * 100.0 } else { 0.0 },
+            recovered.map_or("not within the run".into(), |s| format!("{:.1} s", (s as f64 - at).max(0.0))),
+            k["ok"],
+            offered * f(k, "duration_s"),
+            error_text(k),
+            f(k, "p99_ms"),
+        );
+        let _ = writeln!(md, "Per second (rewards reaching a block): {}\n", timeline.iter().map(|n| format!("{n:.0}")).collect::<Vec<_>>().join(" "));
+    }
+}
+
+fn plot(r: &Results, path: &Path) -> anyhow::Result<bool> {
+    let submit = r.sweep("hybrid", "submit");
+    let livez = r.sweep("hybrid", "livez");
+    if submit.is_empty() {
+        return Ok(false);
+    }
+    let pts = |steps: &[&Value], k: &str| -> Vec<(f64, f64)> { steps.iter().map(|s| (f(s, "offered_per_s"), f(s, k))).collect() };
+    let max_x = submit.iter().map(|s| f(s, "offered_per_s")).fold(0.0, f64::max) * 1.05;
+    let max_y = submit.iter().chain(&livez).map(|s| f(s, "throughput_per_s")).fold(max_x, f64::max) * 1.05;
+    let max_p99 = submit.iter().map(|s| f(s, "p99_ms")).fold(1.0, f64::max) * 1.1;
+    let root = SVGBackend::new(path, (900, 520)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("uwl: rewards in blocks/s and p99 (submit -> in block) vs offered load, hybrid", ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .right_y_label_area_size(60)
+        .build_cartesian_2d(0.0..max_x, 0.0..max_y)?
+        .set_secondary_coord(0.0..max_x, 0.0..max_p99);
+    chart.configure_mesh().x_desc("offered load (requests/s)").y_desc("completed/s").draw()?;
+    chart.configure_secondary_axes().y_desc("p99 latency (ms)").draw()?;
+    chart
+        .draw_series(LineSeries::new(pts(&submit, "throughput_per_s"), BLUE.stroke_width(2)).point_size(3))?
+        .label("rewards in blocks/s")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
+    chart
+        .draw_series(LineSeries::new(pts(&livez, "throughput_per_s"), GREEN.stroke_width(2)).point_size(3))?
+        .label("/livez floor/s")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], GREEN));
+    chart
+        .draw_secondary_series(LineSeries::new(pts(&submit, "p99_ms"), RED.stroke_width(2)).point_size(3))?
+        .label("p99 submit -> in block (ms, right axis)")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
+    chart.configure_series_labels().position(SeriesLabelPosition::UpperLeft).background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+    root.present()?;
+    Ok(true)
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let results = PathBuf::from(args.next().unwrap_or_else(|| "bench/results/latest.jsonl".into()));
+    let chain_cost = args.next().map(PathBuf::from);
+    let text = std::fs::read_to_string(&results).with_context(|| format!("reading {}", results.display()))?;
+    let r = Results { rows: text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect() };
+    let mut md = String::new();
+    saturation_table(&r, &mut md);
+    half_table(&r, &mut md);
+    sweep_table(&r, &mut md);
+    kill_table(&r, &mut md);
+    if let Some(cc) = chain_cost {
+        let t = std::fs::read_to_string(&cc).with_context(|| format!("reading {}", cc.display()))?;
+        let _ = writeln!(md, "### Cost vs chain length (chain-cost)\n\n```\n{}```", t);
+    }
+    let dir = results.parent().unwrap_or(Path::new("."));
+    let svg = dir.join("throughput.svg");
+    if plot(&r, &svg)? {
+        let _ = writeln!(md, "\nPlot: {}", svg.display());
+    }
+    std::fs::write(dir.join("latest.md"), &md)?;
+    print!("{md}");
+    Ok(())
+}
