@@ -221,9 +221,14 @@ impl Client {
     }
 
     pub async fn submit(&self, node: &str, pair: &TxPair, origin: SubmitOrigin, wait_block_ms: u64) -> Result<SubmitReply, BusError> {
-        let req = SubmitRequest { pair: pair.clone(), origin, wait_block_ms };
+        let req = SubmitBatch { items: vec![SubmitRequest { pair: pair.clone(), origin, wait_block_ms }] };
         let timeout = self.timeout + Duration::from_millis(wait_block_ms);
-        self.bus.request(subjects::miner_submit(node), &req, timeout, &RequestId::new()).await
+        let mut replies: Vec<Result<SubmitReply, uwl_bus::RemoteError>> =
+            self.bus.request(subjects::miner_submit(node), &req, timeout, &RequestId::new()).await?;
+        match replies.pop() {
+            Some(r) if replies.is_empty() => r.map_err(BusError::Remote),
+            _ => Err(BusError::Transport("a batch of one was not answered with one reply".into())),
+        }
     }
 
     pub async fn sync_stats(&self, node: &str) -> Result<SyncStats, BusError> {

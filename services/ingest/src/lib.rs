@@ -10,6 +10,7 @@
 //! fallback to this node's miner (option C) or a 503 (option A, followers).
 
 mod auth;
+mod batch;
 mod error;
 mod metrics;
 mod routing;
@@ -45,7 +46,9 @@ use tower_http::trace::TraceLayer;
 use tracing::{info, warn};
 use uwl_bus::proto::*;
 use uwl_bus::{subjects, Bus, BusError, RequestId, REQUEST_ID_HEADER};
-use uwl_ledger::{result_hash, Clock, Genesis, Hash32, Identity, NodeKey, PublicKey, SystemClock, TxPair};
+use batch::Coalescer;
+use uwl_bus::RemoteError;
+use uwl_ledger::{result_hash, Clock, Genesis, Hash32, Identity, Landed, NodeKey, PublicKey, SystemClock, TipInfo, TxPair};
 use uwl_tasks::{Contract, Kind, TaskSpec};
 use uwl_telemetry::CommonSettings;
 
@@ -141,9 +144,45 @@ pub(crate) struct State {
     tip_changed: Notify,
     permits: Semaphore,
     metrics: Metrics,
+    /// Where identities landed in each node's chain (with its tip), coalesced.
+    landed: HashMap<String, Coalescer<Identity, (Option<Landed>, TipInfo)>>,
+    /// The pending pair of identities in this node's mempool, coalesced.
+    pending: Coalescer<Identity, Option<TxPair>>,
+    /// Submissions to each node's miner, coalesced.
+    submits: HashMap<String, Coalescer<SubmitRequest, Result<SubmitReply, RemoteError>>>,
 }
 
 type Shared = Arc<State>;
+
+/// Most items in one coalesced request.
+const BATCH_MAX: usize = 512;
+
+fn landed_coalescer(bus: &Bus, node: &str, timeout: Duration) -> Coalescer<Identity, (Option<Landed>, TipInfo)> {
+    let (bus, subject) = (bus.clone(), subjects::sync_read(node));
+    Coalescer::spawn(BATCH_MAX, move |ids, rid| {
+        let (bus, subject) = (bus.clone(), subject.clone());
+        async move {
+            let r: ContainsReply = bus.request(subject, &SyncQuery::Contains { ids }, timeout, &rid).await?;
+            Ok(r.landed.into_iter().map(|l| (l, r.tip)).collect())
+        }
+    })
+}
+
+fn pending_coalescer(bus: &Bus, node: &str, timeout: Duration) -> Coalescer<Identity, Option<TxPair>> {
+    let (bus, subject) = (bus.clone(), subjects::miner_read(node));
+    Coalescer::spawn(BATCH_MAX, move |ids, rid| {
+        let (bus, subject) = (bus.clone(), subject.clone());
+        async move { bus.request(subject, &MinerQuery::Identities { ids }, timeout, &rid).await }
+    })
+}
+
+fn submit_coalescer(bus: &Bus, node: &str, timeout: Duration) -> Coalescer<SubmitRequest, Result<SubmitReply, RemoteError>> {
+    let (bus, subject) = (bus.clone(), subjects::miner_submit(node));
+    Coalescer::spawn(BATCH_MAX, move |items, rid| {
+        let (bus, subject) = (bus.clone(), subject.clone());
+        async move { bus.request(subject, &SubmitBatch { items }, timeout, &rid).await }
+    })
+}
 
 impl State {
     fn read_timeout(&self) -> Duration {
@@ -159,6 +198,14 @@ impl State {
             .request(subjects::sync_read(self.me()), q, self.read_timeout(), rid)
             .await
             .map_err(|e| ApiError::unavailable(format!("this node's chain: {e}")))
+    }
+
+    /// Where `id` landed in `node`'s chain, and that chain's tip.
+    async fn landed_in(&self, node: &str, id: Identity, rid: &RequestId) -> Result<(Option<Landed>, TipInfo), BusError> {
+        match self.landed.get(node) {
+            Some(c) => c.call(id, rid).await,
+            None => Err(BusError::NoResponders(subjects::sync_read(node))),
+        }
     }
 
     async fn miner<R: serde::de::DeserializeOwned>(&self, q: &MinerQuery, rid: &RequestId) -> Result<R, ApiError> {
@@ -196,7 +243,19 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
     nodes.dedup();
     let validator = genesis.validator(&id).is_some();
     let metrics = Metrics::new(&id)?;
+    let read_timeout = Duration::from_millis(settings.read_timeout_ms);
+    let forward_timeout = Duration::from_millis(settings.forward_timeout_ms);
+    let mut all: Vec<&String> = nodes.iter().collect();
+    if !nodes.contains(&id) {
+        all.push(&id);
+    }
+    let landed = all.iter().map(|n| ((*n).clone(), landed_coalescer(&bus, n, read_timeout))).collect();
+    let submits = all.iter().map(|n| ((*n).clone(), submit_coalescer(&bus, n, forward_timeout))).collect();
+    let pending = pending_coalescer(&bus, &id, read_timeout);
     let state = Arc::new(State {
+        landed,
+        pending,
+        submits,
         permits: Semaphore::new(settings.max_concurrent),
         settings: settings.clone(),
         genesis,
@@ -444,17 +503,18 @@ async fn submit_work(
     let pair = TxPair::new(&client, &body.contract_id, contract.reward, result_hash(&body.result_data));
     let receipt_id = pair.receipt_id();
 
-    // Identity: already rewarded or pending here?
+    // Identity: already rewarded or pending here? (Both asked at once.)
     let id = pair.identity();
-    let landed: ContainsReply = state.sync(&SyncQuery::Contains { ids: vec![id.clone()] }, &rid).await?;
-    if let Some(Some(l)) = landed.landed.first() {
+    let (landed, pending) = tokio::join!(state.landed_in(state.me(), id.clone(), &rid), state.pending.call(id, &rid));
+    let (landed, tip) = landed.map_err(|e| ApiError::unavailable(format!("this node's chain: {e}")))?;
+    if let Some(l) = landed {
         if l.receipt_id != receipt_id {
             return Err(ApiError::Conflict { existing: l.receipt_id });
         }
-        let b = Some(BlockRef { index: l.block_index, hash: l.block_hash, confirmations: landed.tip.index.saturating_sub(l.block_index) + 1 });
+        let b = Some(BlockRef { index: l.block_index, hash: l.block_hash, confirmations: tip.index.saturating_sub(l.block_index) + 1 });
         return Ok(submit_answer("already_processed", &receipt_id, &b, state.me(), "", false, true));
     }
-    let pending: Option<TxPair> = state.miner(&MinerQuery::Identity { id }, &rid).await?;
+    let pending = pending.map_err(|e| ApiError::unavailable(format!("this node's mempool: {e}")))?;
     if let Some(p) = pending {
         if p.receipt_id() != receipt_id {
             return Err(ApiError::Conflict { existing: p.receipt_id() });
@@ -484,7 +544,7 @@ async fn submit_work(
         return Err(ApiError::InvalidResult("the result does not solve the task".into()));
     }
 
-    let routed = state.route(&pair, &rid).await?;
+    let routed = state.route(&pair, tip, &rid).await?;
     let r = routed.reply;
     let status = match r.status {
         SubmitStatus::Accepted => "accepted",
@@ -495,7 +555,7 @@ async fn submit_work(
     };
     let mut block = r.in_block.clone();
     if block.is_none() && state.settings.wait_block_ms > 0 {
-        block = state.wait_for_block(&r.served_by, &receipt_id, Duration::from_millis(state.settings.wait_block_ms), &rid).await;
+        block = state.wait_for_block(&r.served_by, &pair, Duration::from_millis(state.settings.wait_block_ms), &rid).await;
     }
     Ok(submit_answer(status, &receipt_id, &block, &r.served_by, &routed.leader, routed.fallback, r.replicated))
 }

@@ -69,18 +69,19 @@ pub struct Routed {
 
 impl State {
     /// The best tip of the network as far as this node can tell right now:
-    /// this node's own tip (asked every time: one short local round trip, so
+    /// this node's own tip `own` (read from its sync during this request, so
     /// ingest and miner judge the leader on the same tip), announcements of
     /// the others heard within the freshness bound, and for every node not
     /// heard from within it, one short tip request (seed section 5).
-    pub async fn fresh_tip(&self, rid: &RequestId) -> Result<TipInfo, ApiError> {
+    pub async fn fresh_tip(&self, own: TipInfo, rid: &RequestId) -> Result<TipInfo, ApiError> {
         let me = self.settings.common.node_id.as_str();
+        self.tips.heard(me, own);
         let fresh = Duration::from_millis(self.settings.tip_fresh_ms);
         let window_start = Instant::now().checked_sub(fresh).unwrap_or_else(Instant::now);
         let ask: Vec<&String> = self
             .nodes
             .iter()
-            .filter(|n| *n == me || self.tips.last_heard(n).is_none_or(|(_, at)| at < window_start))
+            .filter(|n| self.tips.last_heard(n).is_none_or(|(_, at)| at < window_start))
             .collect();
         let timeout = Duration::from_millis(self.settings.tip_query_timeout_ms);
         let asks = ask.iter().map(|n| async move {
@@ -99,14 +100,15 @@ impl State {
 
     async fn ask_miner(&self, node: &str, pair: &TxPair, origin: SubmitOrigin, rid: &RequestId) -> Result<SubmitReply, BusError> {
         let req = SubmitRequest { pair: pair.clone(), origin, wait_block_ms: 0 };
-        let timeout = Duration::from_millis(self.settings.forward_timeout_ms);
-        self.bus.request(subjects::miner_submit(node), &req, timeout, rid).await
+        let miner = self.submits.get(node).ok_or_else(|| BusError::NoResponders(subjects::miner_submit(node)))?;
+        miner.call(req, rid).await?.map_err(BusError::Remote)
     }
 
     /// Places a verified pair per the strategy (SPEC sections 1 and 2).
-    pub async fn route(&self, pair: &TxPair, rid: &RequestId) -> Result<Routed, ApiError> {
+    /// `own_tip`: this node's tip as its sync gave it during this request.
+    pub async fn route(&self, pair: &TxPair, own_tip: TipInfo, rid: &RequestId) -> Result<Routed, ApiError> {
         let me = self.settings.common.node_id.as_str();
-        let tip = self.fresh_tip(rid).await?;
+        let tip = self.fresh_tip(own_tip, rid).await?;
         let leader = current_leader(&self.genesis, &tip, SystemClock.now_ms()).node_id.clone();
         let local = |origin| async move {
             self.ask_miner(me, pair, origin, rid).await.map_err(|e| ApiError::unavailable(format!("this node's miner: {e}")))
@@ -157,16 +159,16 @@ impl State {
         Ok(Routed { reply, leader, fallback: true })
     }
 
-    /// Waits (bounded) until `receipt` is in a block of `node`'s chain.
-    pub async fn wait_for_block(&self, node: &str, receipt: &uwl_ledger::ReceiptId, wait: Duration, rid: &RequestId) -> Option<BlockRef> {
+    /// Waits (bounded) until `pair` is in a block of `node`'s chain. Every
+    /// waiter asks again when a tip changes; the look-ups are coalesced.
+    pub async fn wait_for_block(&self, node: &str, pair: &TxPair, wait: Duration, rid: &RequestId) -> Option<BlockRef> {
         let deadline = tokio::time::Instant::now() + wait;
-        let timeout = Duration::from_millis(self.settings.tip_query_timeout_ms.max(200));
+        let (id, receipt) = (pair.identity(), pair.receipt_id());
         loop {
             let changed = self.tip_changed.notified();
-            let q = SyncQuery::Receipt { receipt_id: *receipt };
-            if let Ok(r) = self.bus.request::<_, ReceiptReply>(subjects::sync_read(node), &q, timeout, rid).await {
-                if let Some((_, l)) = r.landed {
-                    return Some(BlockRef { index: l.block_index, hash: l.block_hash, confirmations: r.tip.index.saturating_sub(l.block_index) + 1 });
+            if let Ok((Some(l), tip)) = self.landed_in(node, id.clone(), rid).await {
+                if l.receipt_id == receipt {
+                    return Some(BlockRef { index: l.block_index, hash: l.block_hash, confirmations: tip.index.saturating_sub(l.block_index) + 1 });
                 }
             }
             tokio::select! {

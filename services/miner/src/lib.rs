@@ -93,7 +93,15 @@ impl Settings {
 struct AcceptJob {
     pair: TxPair,
     origin: Origin,
-    done: oneshot::Sender<Result<(Insert, bool), RemoteError>>,
+    done: oneshot::Sender<Result<Accepted, RemoteError>>,
+}
+
+/// What the accept loop did with a pair.
+enum Accepted {
+    /// Already in this node's chain: not stored.
+    InChain(Landed, TipInfo),
+    /// Stored (or found pending); whether the batch reached a peer.
+    Stored(Insert, bool),
 }
 
 struct Miner {
@@ -203,8 +211,9 @@ impl Miner {
         ok
     }
 
-    /// Group commit: makes every queued pair durable in one transaction,
-    /// replicates the batch once, then answers each submitter.
+    /// Group commit: asks sync once which queued pairs are already in the
+    /// chain, makes the others durable in one transaction, replicates the
+    /// batch once, then answers each submitter.
     async fn accept_loop(self: Arc<Self>, mut rx: mpsc::Receiver<AcceptJob>, stop: CancellationToken) -> Result<(), BusError> {
         loop {
             let first = tokio::select! {
@@ -219,6 +228,23 @@ impl Miner {
                 }
             }
             self.metrics.accept_batch.observe(jobs.len() as f64);
+            // Already in the chain? (If sync cannot say, store: mining skips duplicates.)
+            let ids: Vec<Identity> = jobs.iter().map(|j| j.pair.identity()).collect();
+            match self.contains(&ids, &RequestId::new()).await {
+                Ok((landed, tip)) if !landed.is_empty() => {
+                    let (done, rest): (Vec<_>, Vec<_>) = jobs.into_iter().partition(|j| landed.contains_key(&j.pair.identity()));
+                    for job in done {
+                        let l = landed[&job.pair.identity()];
+                        let _ = job.done.send(Ok(Accepted::InChain(l, tip)));
+                    }
+                    jobs = rest;
+                    if jobs.is_empty() {
+                        continue;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => warn!(%e, "sync did not answer a look-up; storing the batch"),
+            }
             let batch: Vec<(TxPair, Origin)> = jobs.iter().map(|j| (j.pair.clone(), j.origin)).collect();
             let now = self.now();
             let res = self
@@ -240,7 +266,7 @@ impl Miner {
                     }
                     let replicated = self.replicate(&held, &RequestId::new()).await;
                     for (job, insert) in jobs.into_iter().zip(inserts) {
-                        let _ = job.done.send(Ok((insert, replicated)));
+                        let _ = job.done.send(Ok(Accepted::Stored(insert, replicated)));
                     }
                 }
                 Err(e) => {
@@ -251,6 +277,13 @@ impl Miner {
             }
         }
         Ok(())
+    }
+
+    /// A batch of submissions: each goes through [`Self::submit`] at once,
+    /// so the accept loop commits them together.
+    async fn submit_batch(self: Arc<Self>, batch: SubmitBatch, rid: RequestId) -> Result<Vec<Result<SubmitReply, RemoteError>>, RemoteError> {
+        let subs = batch.items.into_iter().map(|req| self.clone().submit(req, rid.clone()));
+        Ok(futures::future::join_all(subs).await)
     }
 
     async fn submit(self: Arc<Self>, req: SubmitRequest, rid: RequestId) -> Result<SubmitReply, RemoteError> {
@@ -271,18 +304,6 @@ impl Miner {
             in_block,
             served_by: self.id.clone(),
         };
-        // Already in the chain? (If sync cannot say, accept: mining skips duplicates.)
-        match self.contains(std::slice::from_ref(&id), &rid).await {
-            Ok((landed, tip)) => {
-                if let Some(l) = landed.get(&id) {
-                    let status = if l.receipt_id == receipt_id { SubmitStatus::AlreadyInChain } else { SubmitStatus::Conflict };
-                    self.metrics.submissions.with_label_values(&[origin_label, status_label(status)]).inc();
-                    let existing = (status == SubmitStatus::Conflict).then_some(l.receipt_id);
-                    return Ok(reply(status, existing, false, Some(block_ref(l, &tip))));
-                }
-            }
-            Err(e) => warn!(%e, "sync did not answer a look-up; accepting"),
-        }
         let origin = match req.origin {
             SubmitOrigin::Local => Origin::Local,
             SubmitOrigin::Forwarded => Origin::Forwarded,
@@ -293,7 +314,15 @@ impl Miner {
             .send(AcceptJob { pair, origin, done })
             .await
             .map_err(|_| RemoteError::unavailable("miner is shutting down"))?;
-        let (insert, replicated) = wait.await.map_err(|_| RemoteError::unavailable("miner is shutting down"))??;
+        let (insert, replicated) = match wait.await.map_err(|_| RemoteError::unavailable("miner is shutting down"))?? {
+            Accepted::Stored(insert, replicated) => (insert, replicated),
+            Accepted::InChain(l, tip) => {
+                let status = if l.receipt_id == receipt_id { SubmitStatus::AlreadyInChain } else { SubmitStatus::Conflict };
+                self.metrics.submissions.with_label_values(&[origin_label, status_label(status)]).inc();
+                let existing = (status == SubmitStatus::Conflict).then_some(l.receipt_id);
+                return Ok(reply(status, existing, false, Some(block_ref(&l, &tip))));
+            }
+        };
         let (status, existing) = match insert {
             Insert::Added => (SubmitStatus::Accepted, None),
             Insert::AlreadyPending => (SubmitStatus::AlreadyPending, None),
@@ -362,7 +391,7 @@ impl Miner {
                     superseded_by: m.superseded_by(&receipt_id)?,
                     orphaned: m.orphaned_by_receipt(&receipt_id)?,
                 }),
-                MinerQuery::Identity { id } => json(&m.get(&id)?),
+                MinerQuery::Identities { ids } => json(&ids.iter().map(|id| m.get(id)).collect::<uwl_store::Result<Vec<_>>>()?),
                 MinerQuery::Stats => json(&MinerStats {
                     node_id: id,
                     pending: m.len()?,
@@ -611,7 +640,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     let mut tasks = JoinSet::new();
     let m = miner.clone();
     tasks.spawn(serve(bus.clone(), subjects::miner_submit(&id), None, 4 * ACCEPT_BATCH, requests.clone(), move |q, rid| {
-        m.clone().submit(q, rid)
+        m.clone().submit_batch(q, rid)
     }));
     let m = miner.clone();
     tasks.spawn(serve(bus.clone(), subjects::miner_replicate(&id), None, 16, requests.clone(), move |q, _| {

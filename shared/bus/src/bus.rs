@@ -75,7 +75,7 @@ impl RemoteError {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum BusError {
     /// Nobody subscribes to the subject: the peer or service is down.
     #[error("no responders on {0}")]

@@ -121,7 +121,15 @@ pub enum SubmitOrigin {
     Fallback,
 }
 
-/// On [`crate::subjects::miner_submit`].
+/// On [`crate::subjects::miner_submit`]: the submissions an ingest had in
+/// flight for this miner, in one message. -> one
+/// `Result<SubmitReply, RemoteError>` per item, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitBatch {
+    pub items: Vec<SubmitRequest>,
+}
+
+/// One submission of a [`SubmitBatch`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubmitRequest {
     pub pair: TxPair,
@@ -182,8 +190,8 @@ pub enum MinerQuery {
     Client { client_id: String },
     /// -> [`MinerReceipt`]
     Receipt { receipt_id: ReceiptId },
-    /// The pending pair of an identity, if any. -> `Option<TxPair>`
-    Identity { id: Identity },
+    /// The pending pair of each identity, if any. -> `Vec<Option<TxPair>>`, in order.
+    Identities { ids: Vec<Identity> },
     /// -> [`MinerStats`]
     Stats,
 }
