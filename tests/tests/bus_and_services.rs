@@ -80,16 +80,24 @@ async fn verifiers_share_a_queue_group_and_judge_results() -> anyhow::Result<()>
     let good = solve(&contract);
     let mut bad = good.clone();
     bad["c"][0][0] = serde_json::json!(bad["c"][0][0].as_u64().unwrap_or(0) + 1);
-    let ask = |result_data: serde_json::Value| {
-        let req = VerifyRequest { contract: contract.clone(), result_data };
+    let ask_all = |results: Vec<serde_json::Value>| {
+        let items = results.into_iter().map(|result_data| VerifyRequest { contract: contract.clone(), result_data }).collect();
         let bus = c.bus.clone();
-        async move { bus.request::<_, VerifyReply>(subjects::VERIFY.into(), &req, Duration::from_secs(2), &RequestId::new()).await }
+        async move {
+            bus.request::<_, Vec<VerifyReply>>(subjects::VERIFY.into(), &VerifyBatch { items }, Duration::from_secs(2), &RequestId::new()).await
+        }
+    };
+    let ask = |result_data: serde_json::Value| {
+        let one = ask_all(vec![result_data]);
+        async move { Ok::<_, BusError>(one.await?.pop().expect("one reply per item")) }
     };
     wait_for("verifiers up", Duration::from_secs(10), || async { Ok(ask(good.clone()).await.ok()) }).await?;
-    assert_eq!(ask(good.clone()).await?, VerifyReply { valid: true, shape_error: None });
-    assert_eq!(ask(bad).await?, VerifyReply { valid: false, shape_error: None });
-    let shape = ask(serde_json::json!({"c": [[1]]})).await?;
-    assert!(!shape.valid && shape.shape_error.is_some());
+    // One batch, answered item by item in order.
+    let replies = ask_all(vec![good.clone(), bad, serde_json::json!({"c": [[1]]})]).await?;
+    assert_eq!(replies.len(), 3);
+    assert_eq!(replies[0], VerifyReply { valid: true, shape_error: None });
+    assert_eq!(replies[1], VerifyReply { valid: false, shape_error: None });
+    assert!(!replies[2].valid && replies[2].shape_error.is_some());
     // Both instances take requests: stop one, the other still answers (once
     // the server has processed the stopped one's unsubscription).
     v1.stop().await?;

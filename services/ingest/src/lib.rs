@@ -136,6 +136,7 @@ pub(crate) struct State {
     genesis: Genesis,
     issuer: NodeKey,
     issuer_public: PublicKey,
+    auth: auth::Authenticator,
     bus: Bus,
     /// Validators and followers whose tips count, sorted.
     nodes: Vec<String>,
@@ -150,6 +151,8 @@ pub(crate) struct State {
     pending: Coalescer<Identity, Option<TxPair>>,
     /// Submissions to each node's miner, coalesced.
     submits: HashMap<String, Coalescer<SubmitRequest, Result<SubmitReply, RemoteError>>>,
+    /// Verifications (any verifier of the queue group), coalesced.
+    verify: Coalescer<VerifyRequest, VerifyReply>,
 }
 
 type Shared = Arc<State>;
@@ -173,6 +176,14 @@ fn pending_coalescer(bus: &Bus, node: &str, timeout: Duration) -> Coalescer<Iden
     Coalescer::spawn(BATCH_MAX, move |ids, rid| {
         let (bus, subject) = (bus.clone(), subject.clone());
         async move { bus.request(subject, &MinerQuery::Identities { ids }, timeout, &rid).await }
+    })
+}
+
+fn verify_coalescer(bus: &Bus, timeout: Duration) -> Coalescer<VerifyRequest, VerifyReply> {
+    let bus = bus.clone();
+    Coalescer::spawn(BATCH_MAX, move |items, rid| {
+        let bus = bus.clone();
+        async move { bus.request(subjects::VERIFY.to_owned(), &VerifyBatch { items }, timeout, &rid).await }
     })
 }
 
@@ -252,7 +263,9 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
     let landed = all.iter().map(|n| ((*n).clone(), landed_coalescer(&bus, n, read_timeout))).collect();
     let submits = all.iter().map(|n| ((*n).clone(), submit_coalescer(&bus, n, forward_timeout))).collect();
     let pending = pending_coalescer(&bus, &id, read_timeout);
+    let verify = verify_coalescer(&bus, Duration::from_millis(settings.verify_timeout_ms));
     let state = Arc::new(State {
+        verify,
         landed,
         pending,
         submits,
@@ -261,6 +274,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
         genesis,
         issuer,
         issuer_public,
+        auth: auth::Authenticator::new(issuer_public),
         bus,
         nodes,
         validator,
@@ -433,7 +447,7 @@ async fn get_task(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<uwl_tasks::Task>, ApiError> {
-    let client_id = auth::authenticate(&headers, &state.issuer_public)?;
+    let client_id = state.auth.authenticate(&headers)?;
     let kind: Kind = q
         .get("kind")
         .ok_or_else(|| ApiError::BadRequest("kind is required: matmul or hash".into()))?
@@ -482,7 +496,7 @@ async fn submit_work(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let rid = rid(&headers);
-    let client = auth::authenticate(&headers, &state.issuer_public)?;
+    let client = state.auth.authenticate(&headers)?;
     let body = body.map_err(|e| match e {
         BytesRejection::FailedToBufferBody(_) => ApiError::PayloadTooLarge(state.settings.max_body_bytes),
         other => ApiError::BadRequest(other.body_text()),
@@ -524,14 +538,9 @@ async fn submit_work(
     if contract.is_expired(now_ms()) {
         return Err(ApiError::Expired { expires_at: contract.expires_at });
     }
-    let verdict: VerifyReply = state
-        .bus
-        .request(
-            subjects::VERIFY.to_owned(),
-            &VerifyRequest { contract, result_data: body.result_data },
-            Duration::from_millis(state.settings.verify_timeout_ms),
-            &rid,
-        )
+    let verdict = state
+        .verify
+        .call(VerifyRequest { contract, result_data: body.result_data }, &rid)
         .await
         .map_err(|e| match e {
             BusError::Remote(r) if r.code == "bad_request" => ApiError::BadRequest(r.message),
@@ -561,7 +570,7 @@ async fn submit_work(
 }
 
 fn own_client(headers: &HeaderMap, state: &State, q: &HashMap<String, String>) -> Result<String, ApiError> {
-    let client = auth::authenticate(headers, &state.issuer_public)?;
+    let client = state.auth.authenticate(headers)?;
     let asked = q.get("client_id").ok_or_else(|| ApiError::BadRequest("client_id is required".into()))?;
     if *asked != client {
         return Err(ApiError::Forbidden("an API key reads only its own client's data".into()));
@@ -664,7 +673,7 @@ async fn receipt(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let rid = rid(&headers);
-    let client = auth::authenticate(&headers, &state.issuer_public)?;
+    let client = state.auth.authenticate(&headers)?;
     let receipt_id = Hash32::from_hex(&receipt_id).map_err(|_| ApiError::BadRequest("receipt_id must be 64 hex digits".into()))?;
     let wait_ms: u64 = match q.get("wait_ms") {
         Some(w) => w.parse().map_err(|_| ApiError::BadRequest("wait_ms must be an integer".into()))?,

@@ -502,9 +502,11 @@ impl Miner {
         Ok(())
     }
 
-    /// Applies chain-replaced events from sync's outbox, then reconciles
-    /// against the tip if it moved since the last reconciliation.
-    async fn reconcile_once(self: &Arc<Self>) -> Result<(), RemoteError> {
+    /// Applies chain-replaced events from sync's outbox; with `level`, then
+    /// reconciles against the tip if it moved since the last reconciliation
+    /// (every pending pair is looked up: on the timer only, not per block;
+    /// mining filters pairs already in the chain in any case).
+    async fn reconcile_once(self: &Arc<Self>, level: bool) -> Result<(), RemoteError> {
         let rid = RequestId::new();
         loop {
             let last = self.with_mempool(|m| m.last_event_seq()).await?;
@@ -521,6 +523,9 @@ impl Miner {
             for (seq, ev) in reply.events {
                 self.reconcile_with(&ev.orphaned, Some(seq), &rid).await?;
             }
+        }
+        if !level {
+            return Ok(());
         }
         let reconciled = self.with_mempool(|m| m.reconciled_tip()).await?;
         if reconciled != Some(*self.tip.borrow()) {
@@ -671,13 +676,13 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         let mut timer = tokio::time::interval(Duration::from_millis(m.settings.reconcile_interval_ms));
         let mut tip_changes = m.tip.subscribe();
         loop {
-            tokio::select! {
+            let level = tokio::select! {
                 _ = stop.cancelled() => break,
-                _ = timer.tick() => {}
-                _ = hints.next() => {}
-                _ = tip_changes.changed() => {}
-            }
-            if let Err(e) = m.reconcile_once().await {
+                _ = timer.tick() => true,
+                _ = hints.next() => false,
+                _ = tip_changes.changed() => false,
+            };
+            if let Err(e) = m.reconcile_once(level).await {
                 debug!(%e, "reconciliation deferred");
             }
         }

@@ -8,7 +8,7 @@ use prometheus::{HistogramOpts, HistogramVec};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
-use uwl_bus::proto::{VerifyReply, VerifyRequest};
+use uwl_bus::proto::{VerifyBatch, VerifyReply, VerifyRequest};
 use uwl_bus::{serve, subjects, Bus, RemoteError};
 use uwl_telemetry::{CommonSettings, Health};
 
@@ -54,15 +54,26 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         Some(subjects::VERIFY_QUEUE),
         settings.concurrency,
         shutdown,
-        move |req: VerifyRequest, _| {
+        move |batch: VerifyBatch, _| {
             let seconds = seconds.clone();
             async move {
-                let kind = format!("{:?}", req.contract.kind()).to_lowercase();
-                let t = std::time::Instant::now();
-                let reply = tokio::task::spawn_blocking(move || verify(&req)).await.map_err(RemoteError::internal)?;
-                let verdict = if reply.valid { "valid" } else { "invalid" };
-                seconds.with_label_values(&[&kind, verdict]).observe(t.elapsed().as_secs_f64());
-                Ok(reply)
+                let replies = tokio::task::spawn_blocking(move || {
+                    batch
+                        .items
+                        .iter()
+                        .map(|req| {
+                            let t = std::time::Instant::now();
+                            let reply = verify(req);
+                            let kind = format!("{:?}", req.contract.kind()).to_lowercase();
+                            let verdict = if reply.valid { "valid" } else { "invalid" };
+                            seconds.with_label_values(&[&kind, verdict]).observe(t.elapsed().as_secs_f64());
+                            reply
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .await
+                .map_err(RemoteError::internal)?;
+                Ok(replies)
             }
         },
     )

@@ -231,6 +231,13 @@ pub struct IngestReport {
 }
 
 /// On [`crate::subjects::VERIFY`].
+/// On [`crate::subjects::VERIFY`]: the verifications an ingest had in
+/// flight, in one message. -> one [`VerifyReply`] per item, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyBatch {
+    pub items: Vec<VerifyRequest>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifyRequest {
     pub contract: uwl_tasks::Contract,
