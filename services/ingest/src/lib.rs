@@ -517,9 +517,18 @@ async fn submit_work(
     let pair = TxPair::new(&client, &body.contract_id, contract.reward, result_hash(&body.result_data));
     let receipt_id = pair.receipt_id();
 
-    // Identity: already rewarded or pending here? (Both asked at once.)
+    // Identity: already rewarded or pending here? Then expiry, then the
+    // verdict. The two look-ups and the verification go out at once; their
+    // answers are judged in that documented order.
+    let phase = |name: &str, since: std::time::Instant| state.metrics.phases.with_label_values(&[name]).observe(since.elapsed().as_secs_f64());
+    let t = std::time::Instant::now();
     let id = pair.identity();
-    let (landed, pending) = tokio::join!(state.landed_in(state.me(), id.clone(), &rid), state.pending.call(id, &rid));
+    let (landed, pending, verdict) = tokio::join!(
+        state.landed_in(state.me(), id.clone(), &rid),
+        state.pending.call(id, &rid),
+        state.verify.call(VerifyRequest { contract: contract.clone(), result_data: body.result_data }, &rid),
+    );
+    phase("checks", t);
     let (landed, tip) = landed.map_err(|e| ApiError::unavailable(format!("this node's chain: {e}")))?;
     if let Some(l) = landed {
         if l.receipt_id != receipt_id {
@@ -538,11 +547,7 @@ async fn submit_work(
     if contract.is_expired(now_ms()) {
         return Err(ApiError::Expired { expires_at: contract.expires_at });
     }
-    let verdict = state
-        .verify
-        .call(VerifyRequest { contract, result_data: body.result_data }, &rid)
-        .await
-        .map_err(|e| match e {
+    let verdict = verdict.map_err(|e| match e {
             BusError::Remote(r) if r.code == "bad_request" => ApiError::BadRequest(r.message),
             other => ApiError::unavailable(format!("verifier: {other}")),
         })?;
@@ -553,7 +558,9 @@ async fn submit_work(
         return Err(ApiError::InvalidResult("the result does not solve the task".into()));
     }
 
+    let t = std::time::Instant::now();
     let routed = state.route(&pair, tip, &rid).await?;
+    phase("place", t);
     let r = routed.reply;
     let status = match r.status {
         SubmitStatus::Accepted => "accepted",
@@ -564,7 +571,9 @@ async fn submit_work(
     };
     let mut block = r.in_block.clone();
     if block.is_none() && state.settings.wait_block_ms > 0 {
+        let t = std::time::Instant::now();
         block = state.wait_for_block(&r.served_by, &pair, Duration::from_millis(state.settings.wait_block_ms), &rid).await;
+        phase("block", t);
     }
     Ok(submit_answer(status, &receipt_id, &block, &r.served_by, &routed.leader, routed.fallback, r.replicated))
 }

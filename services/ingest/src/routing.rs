@@ -159,16 +159,25 @@ impl State {
         Ok(Routed { reply, leader, fallback: true })
     }
 
-    /// Waits (bounded) until `pair` is in a block of `node`'s chain. Every
-    /// waiter asks again when a tip changes; the look-ups are coalesced.
+    /// Waits (bounded) until `pair` is in a block of `node`'s chain. A
+    /// waiter asks again when that node's tip changes (announcements of
+    /// other nodes wake it but cost no look-up); the look-ups are coalesced.
     pub async fn wait_for_block(&self, node: &str, pair: &TxPair, wait: Duration, rid: &RequestId) -> Option<BlockRef> {
         let deadline = tokio::time::Instant::now() + wait;
         let (id, receipt) = (pair.identity(), pair.receipt_id());
+        let mut looked_at: Option<TipInfo> = None;
         loop {
             let changed = self.tip_changed.notified();
-            if let Ok((Some(l), tip)) = self.landed_in(node, id.clone(), rid).await {
-                if l.receipt_id == receipt {
-                    return Some(BlockRef { index: l.block_index, hash: l.block_hash, confirmations: tip.index.saturating_sub(l.block_index) + 1 });
+            let heard = self.tips.last_heard(node).map(|(t, _)| t);
+            if looked_at.is_none() || heard != looked_at {
+                if let Ok((landed, tip)) = self.landed_in(node, id.clone(), rid).await {
+                    match landed {
+                        Some(l) if l.receipt_id == receipt => {
+                            let confirmations = tip.index.saturating_sub(l.block_index) + 1;
+                            return Some(BlockRef { index: l.block_index, hash: l.block_hash, confirmations });
+                        }
+                        _ => looked_at = Some(tip),
+                    }
                 }
             }
             tokio::select! {

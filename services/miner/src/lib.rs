@@ -35,6 +35,8 @@ use uwl_telemetry::{CommonSettings, Health};
 const CONTAINS_CHUNK: usize = 1_000;
 /// Most pairs made durable in one mempool transaction.
 const ACCEPT_BATCH: usize = 2_000;
+/// Committed batches being replicated at once.
+const REPLICATING_BATCHES: usize = 4;
 
 #[derive(Parser, Debug, Clone)]
 #[command(name = "uwl-miner", about = "Owns a node's mempool: accepts, replicates, mines, reconciles")]
@@ -213,9 +215,13 @@ impl Miner {
 
     /// Group commit: asks sync once which queued pairs are already in the
     /// chain, makes the others durable in one transaction, replicates the
-    /// batch once, then answers each submitter.
+    /// batch once, then answers each submitter. Replication and answers run
+    /// beside the next batch's look-up and commit (a few batches at most).
     async fn accept_loop(self: Arc<Self>, mut rx: mpsc::Receiver<AcceptJob>, stop: CancellationToken) -> Result<(), BusError> {
+        let replicating = Arc::new(tokio::sync::Semaphore::new(REPLICATING_BATCHES));
+        let mut in_flight = JoinSet::new();
         loop {
+            while in_flight.try_join_next().is_some() {}
             let first = tokio::select! {
                 _ = stop.cancelled() => break,
                 j = rx.recv() => match j { Some(j) => j, None => break },
@@ -264,10 +270,15 @@ impl Miner {
                     if !held.is_empty() {
                         self.wake.notify_one();
                     }
-                    let replicated = self.replicate(&held, &RequestId::new()).await;
-                    for (job, insert) in jobs.into_iter().zip(inserts) {
-                        let _ = job.done.send(Ok(Accepted::Stored(insert, replicated)));
-                    }
+                    let Ok(permit) = replicating.clone().acquire_owned().await else { break };
+                    let me = self.clone();
+                    in_flight.spawn(async move {
+                        let _permit = permit;
+                        let replicated = me.replicate(&held, &RequestId::new()).await;
+                        for (job, insert) in jobs.into_iter().zip(inserts) {
+                            let _ = job.done.send(Ok(Accepted::Stored(insert, replicated)));
+                        }
+                    });
                 }
                 Err(e) => {
                     for job in jobs {
@@ -276,6 +287,7 @@ impl Miner {
                 }
             }
         }
+        while in_flight.join_next().await.is_some() {}
         Ok(())
     }
 
@@ -406,14 +418,14 @@ impl Miner {
     }
 
     /// One mining attempt: if this node should mine, build a block of its
-    /// pending pairs on sync's tip and hand it over. Returns whether a block
-    /// was stored (so the caller tries again at once for the next batch).
+    /// pending pairs on sync's tip as last seen (its announcements and
+    /// replies; a stale one is answered `NotOnTip` with the tip) and hand
+    /// it over. Returns whether to try again at once (a block was stored,
+    /// or the tip moved).
     async fn mine_once(self: &Arc<Self>) -> Result<bool, RemoteError> {
         let rid = RequestId::new();
         let cap = u64::from(self.genesis.params.max_pairs_per_block);
-        let tip: TipReply = self.sync(&SyncQuery::Tip, &rid).await.map_err(RemoteError::unavailable)?;
-        let tip = tip.tip;
-        self.observe_tip(tip);
+        let tip = *self.tip.borrow();
         let now = self.now();
         let leader = current_leader(&self.genesis, &tip, now).node_id == self.id;
         let min_age = self.settings.min_pending_age_ms;
@@ -430,16 +442,9 @@ impl Miner {
         if candidates.is_empty() {
             return Ok(false);
         }
-        let ids: Vec<Identity> = candidates.iter().map(TxPair::identity).collect();
-        let (landed, _) = self.contains(&ids, &rid).await.map_err(RemoteError::unavailable)?;
-        if !landed.is_empty() {
-            let gone: Vec<Identity> = landed.keys().cloned().collect();
-            self.with_mempool(move |m| m.remove(&gone)).await?;
-        }
-        let txs: Vec<TxPair> = candidates.into_iter().filter(|p| !landed.contains_key(&p.identity())).collect();
-        if txs.is_empty() {
-            return Ok(true);
-        }
+        // Pairs already in the chain (a peer's block) are named by sync's
+        // `Duplicates` answer: dropped, and the next attempt goes at once.
+        let txs = candidates;
         let n = txs.len();
         let block = Block::mine(&tip, now, &self.key, txs);
         let mined: Vec<Identity> = block.transactions.iter().map(TxPair::identity).collect();
