@@ -78,6 +78,9 @@ async fn a_worker_uses_the_dashboard_in_a_real_browser() -> anyhow::Result<()> {
     c.ready("node-2", true).await?;
     // A block by each node, so the page can show both creators.
     c.submit("node-1", &pair("seed", "one", 0), SubmitOrigin::Fallback, 3_000).await?;
+    // node-2 builds on node-1's block (mined on the same parent, the two
+    // would fork and one creator could drop out of the chain).
+    wait_for("node-1's block at node-2", LONG, || async { Ok(c.sync_stats("node-2").await?.tip.is_some_and(|t| t.index >= 1).then_some(())) }).await?;
     c.submit("node-2", &pair("seed", "two", 0), SubmitOrigin::Fallback, 3_000).await?;
 
     let b = browser(&driver).await?;

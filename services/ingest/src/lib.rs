@@ -619,9 +619,19 @@ async fn get_balance(
     let client = own_client(&headers, &state, &q)?;
     let bal: BalanceReply = state.sync(&SyncQuery::Balance { client_id: client.clone() }, &rid).await?;
     let mine: ClientPending = state.miner(&MinerQuery::Client { client_id: client.clone() }, &rid).await?;
+    // The mempool lets go of pairs a peer's block carried on its next
+    // reconciliation: those already counted in the balance read above (in
+    // a block at or below its tip) are not pending any more.
+    let ids: Vec<Identity> = mine.pending.iter().map(TxPair::identity).collect();
+    let landed: ContainsReply =
+        if ids.is_empty() { ContainsReply { landed: vec![], tip: bal.tip } } else { state.sync(&SyncQuery::Contains { ids }, &rid).await? };
+    let counted = landed.landed.iter().map(|l| l.is_some_and(|l| l.block_index <= bal.tip.index)).chain(std::iter::repeat(false));
     let pending: Vec<Value> = mine
         .pending
         .iter()
+        .zip(counted)
+        .filter(|(_, counted)| !counted)
+        .map(|(p, _)| p)
         .map(|p| json!({"receipt_id": p.receipt_id(), "contract_id": p.reward_tx.contract_id, "amount": p.amount(), "message": "Reward pending inclusion in block"}))
         .collect();
     let orphaned = orphan_statuses(&state, &mine.orphaned, &rid).await?;
