@@ -121,6 +121,9 @@ enum Shape {
     Closed { concurrency: usize },
 }
 
+/// Sums of the cluster view's counters, by short name.
+type Counters = BTreeMap<&'static str, u64>;
+
 /// A solved task, ready to submit.
 #[derive(Debug)]
 struct Job {
@@ -280,7 +283,7 @@ impl Ctx {
     }
 
     /// Sum over nodes of the cluster view's counters (forks, replacements, blocks mined).
-    async fn cluster_counters(&self) -> BTreeMap<&'static str, u64> {
+    async fn cluster_counters(&self) -> Counters {
         let mut out = BTreeMap::new();
         let Ok(text) = async { self.http.get(format!("{}/metrics", self.url)).send().await?.text().await }.await else {
             return out;
@@ -406,7 +409,7 @@ fn ms(h: &Histogram<u64>, q: f64) -> f64 {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn summary(label: &str, scenario: &str, target: Target, shape: Shape, duration: Duration, t: &Tally, counters: Option<(BTreeMap<&str, u64>, BTreeMap<&str, u64>)>, event_at: Option<f64>) -> Value {
+fn summary(label: &str, scenario: &str, target: Target, shape: Shape, duration: Duration, t: &Tally, counters: Option<(Counters, Counters)>, event_at: Option<f64>) -> Value {
     let elapsed = t.last_done.max(duration).as_secs_f64();
     let throughput = t.ok as f64 / elapsed;
     let (mode, offered, concurrency) = match shape {
@@ -435,7 +438,6 @@ struct Runner {
 }
 
 impl Runner {
-    #[allow(clippy::too_many_arguments)]
     async fn run(&self, scenario: &str, target: Target, shape: Shape, duration: Duration, n_jobs: usize, event: Option<(Duration, String)>) -> anyhow::Result<Value> {
         let jobs = if target == Target::Submit { self.ctx.prepare(n_jobs).await? } else { Vec::new() };
         let before = if target == Target::Submit { Some(self.ctx.cluster_counters().await) } else { None };
@@ -477,7 +479,7 @@ impl Runner {
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .filter(|v| v["label"] == self.label.as_str() && v["mode"] == "closed" && v["target"] == "submit")
             .filter_map(|v| v["throughput_per_s"].as_f64())
-            .last()
+            .next_back()
             .with_context(|| format!("no closed-loop submit result for {} in {}", self.label, self.out.display()))
     }
 }

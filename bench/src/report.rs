@@ -132,7 +132,7 @@ fn knee(steps: &[&Value]) -> Option<f64> {
         .iter()
         .filter(|s| f(s, "throughput_per_s") >= 0.95 * f(s, "offered_per_s") && (errors(s) as f64) < 0.01 * f(s, "ok").max(1.0))
         .map(|s| f(s, "offered_per_s"))
-        .last()
+        .next_back()
 }
 
 fn sweep_table(r: &Results, md: &mut String) {

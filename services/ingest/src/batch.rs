@@ -37,16 +37,14 @@ impl<K: Send + 'static, V: Send + 'static> Coalescer<K, V> {
                 }
                 let (keys, waiters): (Vec<K>, Vec<_>) = batch.into_iter().map(|(k, _, w)| (k, w)).unzip();
                 let n = keys.len();
-                match call(keys, rid).await {
-                    Ok(values) if values.len() == n => {
+                let answers = call(keys, rid).await.and_then(|values| match values.len() {
+                    len if len == n => Ok(values),
+                    len => Err(BusError::Transport(format!("{len} answers to a batch of {n}"))),
+                });
+                match answers {
+                    Ok(values) => {
                         for (w, v) in waiters.into_iter().zip(values) {
                             let _ = w.send(Ok(v));
-                        }
-                    }
-                    Ok(values) => {
-                        let e = BusError::Transport(format!("{} answers to a batch of {n}", values.len()));
-                        for w in waiters {
-                            let _ = w.send(Err(e.clone()));
                         }
                     }
                     Err(e) => {

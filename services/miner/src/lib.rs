@@ -444,9 +444,8 @@ impl Miner {
         }
         // Pairs already in the chain (a peer's block) are named by sync's
         // `Duplicates` answer: dropped, and the next attempt goes at once.
-        let txs = candidates;
-        let n = txs.len();
-        let block = Block::mine(&tip, now, &self.key, txs);
+        let n = candidates.len();
+        let block = Block::mine(&tip, now, &self.key, candidates);
         let mined: Vec<Identity> = block.transactions.iter().map(TxPair::identity).collect();
         let reply: AppendReply = self
             .bus

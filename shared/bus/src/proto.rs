@@ -230,7 +230,6 @@ pub struct IngestReport {
     pub forwards: BTreeMap<String, u64>,
 }
 
-/// On [`crate::subjects::VERIFY`].
 /// On [`crate::subjects::VERIFY`]: the verifications an ingest had in
 /// flight, in one message. -> one [`VerifyReply`] per item, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -238,6 +237,7 @@ pub struct VerifyBatch {
     pub items: Vec<VerifyRequest>,
 }
 
+/// One verification of a [`VerifyBatch`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifyRequest {
     pub contract: uwl_tasks::Contract,
