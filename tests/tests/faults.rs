@@ -116,7 +116,7 @@ impl Run {
             println!("FAILED {name} (seed {}): converge {converge:?}; lost {:?}; duplicated {:?}; balances {mismatched:?}", self.seed, v.lost, v.duplicated);
             let windows = &self.windows;
             for o in ops.iter().filter(|o| v.lost.iter().any(|id| id.contract_id == o.contract_id) || o.code != 200) {
-                println!("  {:>6} ms {:<7} {} {} {}", o.at_ms, o.entry, o.code, o.status, &o.contract_id[..o.contract_id.len().min(24)]);
+                println!("  {:>6} ms {:<7} {} {} {}", o.at_ms, o.entry, o.code, &o.contract_id[..o.contract_id.len().min(24)], o.status);
             }
             println!("  fault windows {windows:?}, faults {:?}", self.cluster.faults.lock().map(|f| f.clone()).unwrap_or_default());
             anyhow::bail!("{name} broke SPEC section 7 (see the history above)");
@@ -219,7 +219,7 @@ async fn a_nats_server_killed_and_restarted() -> anyhow::Result<()> {
     let _serial = serial();
     let mut run = Run::start("nats", 0).await?;
     run.window(|c| c.kill("nats-1"), Duration::from_secs(5), |c| c.start("nats-1")).await?;
-    // the admin connection rides on nats-1: let it reconnect
+    // node-1's services back on nats-1, and nats-1 back in the cluster
     wait_for("the bus back", Duration::from_secs(30), || async { Ok(run.cluster.admin.sync_stats("node-1").await.ok().map(|_| ())) }).await?;
     run.finish("NATS server killed and restarted").await?;
     Ok(())

@@ -110,8 +110,9 @@ pub struct Bus {
 }
 
 impl Bus {
-    /// Connects (retrying in the background if the server is not up yet).
-    /// Credentials may ride in the URL: `nats://user:password@host:4222`.
+    /// Connects to `url` and only to it (retrying in the background if the
+    /// server is not up yet). Credentials may ride in the URL:
+    /// `nats://user:password@host:4222`.
     pub async fn connect(url: &str, name: &str) -> Result<Self, BusError> {
         let addr: async_nats::ServerAddr = url.parse().map_err(|e| BusError::Transport(format!("NATS_URL {url:?}: {e}")))?;
         let mut options = async_nats::ConnectOptions::new();
@@ -126,6 +127,11 @@ impl Bus {
             // 4 s): a node is back within a second of its NATS server.
             .reconnect_delay_callback(|attempts| Duration::from_millis(250 * attempts.saturating_sub(1).min(4) as u64))
             .retry_on_initial_connect()
+            // Only ever this site's server: the cluster advertises its other
+            // servers' addresses, which a site cannot reach (each sits on its
+            // own site's network); trying them cost seconds of 2 s connect
+            // timeouts after the site's server restarted.
+            .ignore_discovered_servers()
             .connect(url)
             .await
             .map_err(|e| BusError::Transport(e.to_string()))?;
