@@ -146,6 +146,15 @@ impl FaultCluster {
         Ok(())
     }
 
+    /// Prints the last lines every service logged (a failed scenario's
+    /// evidence: the cluster is torn down with the test).
+    pub fn print_logs(&self) {
+        match self.compose(&["logs", "--no-color", "--timestamps", "--tail", "60"]) {
+            Ok(logs) => println!("--- service logs (last 60 lines each)\n{logs}"),
+            Err(e) => println!("--- service logs not read: {e:#}"),
+        }
+    }
+
     pub fn fault_count(&self) -> usize {
         self.faults.lock().unwrap_or_else(PoisonError::into_inner).len()
     }

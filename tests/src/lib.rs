@@ -113,12 +113,12 @@ impl TestNet {
         Ok((Service::spawn(format!("ingest/{node}"), move |t| app.run(t)), Http::new(&base)))
     }
 
-    /// A verifier instance.
-    pub fn verifier(&self, name: &str, url: &str) -> anyhow::Result<Service> {
+    /// A verifier instance serving `node`'s ingest.
+    pub fn verifier(&self, node: &str, url: &str) -> anyhow::Result<Service> {
         let settings = <uwl_verifier::Settings as clap::Parser>::try_parse_from([
-            "uwl-verifier", "--node-id", name, "--nats-url", url, "--admin-addr", "127.0.0.1:0",
+            "uwl-verifier", "--node-id", node, "--nats-url", url, "--admin-addr", "127.0.0.1:0",
         ])?;
-        Ok(Service::spawn(format!("verifier/{name}"), move |t| uwl_verifier::run(settings, t)))
+        Ok(Service::spawn(format!("verifier/{node}"), move |t| uwl_verifier::run(settings, t)))
     }
 
     pub fn data_dir(&self, node: &str) -> PathBuf {

@@ -62,19 +62,15 @@ async fn requests_tell_no_responders_from_timeouts_and_carry_request_ids() -> an
     Ok(())
 }
 
-fn verifier(url: &str, name: &str) -> anyhow::Result<Service> {
-    let settings = <uwl_verifier::Settings as clap::Parser>::try_parse_from([
-        "uwl-verifier", "--node-id", name, "--nats-url", url, "--admin-addr", "127.0.0.1:0",
-    ])?;
-    Ok(Service::spawn(format!("verifier/{name}"), move |t| uwl_verifier::run(settings, t)))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn verifiers_share_a_queue_group_and_judge_results() -> anyhow::Result<()> {
+async fn a_nodes_verifiers_share_its_queue_group_and_judge_results() -> anyhow::Result<()> {
     let _serial = serial();
     let nats = nats().await?;
-    let v1 = verifier(&nats.url, "v1")?;
-    let v2 = verifier(&nats.url, "v2")?;
+    let net = TestNet::new(2, fast_params())?;
+    // Two verifiers of node-1 share its queue group; node-2's serves only node-2.
+    let v1 = net.verifier("node-1", &nats.url)?;
+    let v2 = net.verifier("node-1", &nats.url)?;
+    let other = net.verifier("node-2", &nats.url)?;
     let c = Client::connect(&nats.url).await?;
     let contract = Contract { spec: TaskSpec::Matmul { n: 8 }, seed: 3, client_id: "alice".into(), reward: 1, expires_at: u64::MAX };
     let good = solve(&contract);
@@ -84,7 +80,7 @@ async fn verifiers_share_a_queue_group_and_judge_results() -> anyhow::Result<()>
         let items = results.into_iter().map(|result_data| VerifyRequest { contract: contract.clone(), result_data }).collect();
         let bus = c.bus.clone();
         async move {
-            bus.request::<_, Vec<VerifyReply>>(subjects::VERIFY.into(), &VerifyBatch { items }, Duration::from_secs(2), &RequestId::new()).await
+            bus.request::<_, Vec<VerifyReply>>(subjects::verify("node-1"), &VerifyBatch { items }, Duration::from_secs(2), &RequestId::new()).await
         }
     };
     let ask = |result_data: serde_json::Value| {
@@ -104,10 +100,11 @@ async fn verifiers_share_a_queue_group_and_judge_results() -> anyhow::Result<()>
     let reply = wait_for("the other verifier answering", Duration::from_secs(10), || async { Ok(ask(good.clone()).await.ok()) }).await?;
     assert!(reply.valid);
     v2.stop().await?;
-    wait_for("no verifier left", Duration::from_secs(10), || async {
+    wait_for("no verifier of node-1 left (node-2's does not answer for it)", Duration::from_secs(10), || async {
         Ok(matches!(ask(good.clone()).await, Err(BusError::NoResponders(_))).then_some(()))
     })
     .await?;
+    other.stop().await?;
     Ok(())
 }
 

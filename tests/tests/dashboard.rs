@@ -67,7 +67,7 @@ async fn a_worker_uses_the_dashboard_in_a_real_browser() -> anyhow::Result<()> {
     let driver = chromedriver()?;
     let nats = nats().await?;
     let net = TestNet::new(2, fast_params())?;
-    let mut services = vec![net.verifier("v1", &nats.url)?];
+    let mut services = vec![net.verifier("node-1", &nats.url)?];
     for n in &net.nodes {
         services.push(net.sync(n, &nats.url, &[])?);
         services.push(net.miner(n, &nats.url, &[])?);

@@ -1,7 +1,8 @@
 //! Fault injection on the real cluster: no reward lost, none paid twice,
 //! under kills, pauses, partitions and restarts (SPEC section 7).
 //! `UWL_FAULT_SECONDS` lengthens the randomized run (default 100 s);
-//! `UWL_FAULT_SEED` replays one.
+//! `UWL_FAULT_SEED` replays one; `UWL_FAULT_LOGS=1` prints the services'
+//! logs of passing scenarios too (failing ones always print them).
 // Container tests hold a process-wide lock (`serial`) across awaits on purpose.
 #![allow(clippy::await_holding_lock)]
 
@@ -112,6 +113,9 @@ impl Run {
             f.submissions, f.acknowledged, f.faults, f.replacements, f.requeued, f.converged_after_ms, f.lost, f.duplicated, f.liveness * 100.0, self.seed
         );
         let failed = converge.is_err() || !v.lost.is_empty() || !v.duplicated.is_empty() || !mismatched.is_empty() || f.liveness < 0.9;
+        if !failed && std::env::var_os("UWL_FAULT_LOGS").is_some() {
+            self.cluster.print_logs();
+        }
         if failed {
             println!("FAILED {name} (seed {}): converge {converge:?}; lost {:?}; duplicated {:?}; balances {mismatched:?}", self.seed, v.lost, v.duplicated);
             let windows = &self.windows;
@@ -119,6 +123,7 @@ impl Run {
                 println!("  {:>6} ms {:<7} {} {} {}", o.at_ms, o.entry, o.code, &o.contract_id[..o.contract_id.len().min(24)], o.status);
             }
             println!("  fault windows {windows:?}, faults {:?}", self.cluster.faults.lock().map(|f| f.clone()).unwrap_or_default());
+            self.cluster.print_logs();
             anyhow::bail!("{name} broke SPEC section 7 (see the history above)");
         }
         Ok(f)
@@ -176,7 +181,7 @@ async fn partition_of_node_2_forks_and_heals() -> anyhow::Result<()> {
     for node in ["node-1", "node-2"] {
         let h = run.cluster.ingest[node].clone();
         let (client, key) = h.register().await?;
-        let receipt = wait_for("a pair acknowledged and mined on this side", Duration::from_secs(30), || async {
+        let receipt = wait_for(&format!("a pair acknowledged and mined on {node}'s side"), Duration::from_secs(30), || async {
             let task = h.task(&key, "hash").await?;
             let (code, body, _) = h.submit(&key, &client, task["contract_id"].as_str().unwrap_or(""), &solve_task(&task)?).await?;
             anyhow::ensure!(code == 200, "{code} {body}");
@@ -184,7 +189,8 @@ async fn partition_of_node_2_forks_and_heals() -> anyhow::Result<()> {
             let (_, r, _) = h.get(&format!("/receipt/{rid}?wait_ms=5000"), Some(&key)).await?;
             Ok((r["status"] == "in_block").then_some((node, rid)))
         })
-        .await?;
+        .await
+        .inspect_err(|_| run.cluster.print_logs())?;
         receipts.push(receipt);
     }
     let held = Duration::from_secs(15).saturating_sub(Duration::from_millis(run.now() - a));

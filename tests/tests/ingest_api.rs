@@ -10,10 +10,11 @@ use uwl_tests::*;
 
 const LONG: Duration = Duration::from_secs(30);
 
-/// Node services of every node of `net`, and one verifier.
+/// Node services of every node of `net`, a verifier each.
 fn node_services(net: &TestNet, url: &str, miner_extra: &[&str]) -> anyhow::Result<Vec<Service>> {
-    let mut v = vec![net.verifier("v1", url)?];
+    let mut v = Vec::new();
     for n in &net.nodes {
+        v.push(net.verifier(n, url)?);
         v.push(net.sync(n, url, &[])?);
         v.push(net.miner(n, url, miner_extra)?);
     }
@@ -157,8 +158,9 @@ async fn forwarding_to_the_leader_and_falling_back_when_it_is_gone_or_hung() -> 
     let nats = nats().await?;
     let net = TestNet::new(2, no_rounds())?;
     let c = Client::connect(&nats.url).await?;
-    let mut services = vec![net.verifier("v1", &nats.url)?];
+    let mut services = Vec::new();
     for n in &net.nodes {
+        services.push(net.verifier(n, &nats.url)?);
         services.push(net.sync(n, &nats.url, &[])?);
     }
     let mut miners = vec![net.miner("node-1", &nats.url, &[])?, net.miner("node-2", &nats.url, &[])?];
@@ -334,7 +336,7 @@ async fn option_a_with_its_leader_dead_recovers_within_a_round() -> anyhow::Resu
     let nats = nats().await?;
     let net = TestNet::new(2, fast_params())?;
     let c = Client::connect(&nats.url).await?;
-    let services = vec![net.verifier("v1", &nats.url)?, net.sync("node-1", &nats.url, &[])?, net.miner("node-1", &nats.url, &[])?];
+    let services = vec![net.verifier("node-1", &nats.url)?, net.sync("node-1", &nats.url, &[])?, net.miner("node-1", &nats.url, &[])?];
     let (i1, h1) = net.ingest("node-1", &nats.url, &["--strategy", "leader", "--wait-block-ms", "0"]).await?;
     c.ready("node-1", true).await?;
     let (client, key) = h1.register().await?;
@@ -429,7 +431,7 @@ async fn the_worker_cli_retries_503_and_follows_its_receipts_into_blocks() -> an
     let settings = <uwl_worker::Settings as clap::Parser>::try_parse_from(args("4"))?;
     let run = tokio::spawn(uwl_worker::run(settings, tokio_util::sync::CancellationToken::new()));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    services.push(net.verifier("v1", &nats.url)?);
+    services.push(net.verifier("node-1", &nats.url)?);
     let tally = run.await??;
     assert_eq!((tally.in_block, tally.queued, tally.failed), (4, 0, 0), "{tally:?}");
     let journal = std::fs::read_to_string(work.path().join("journal.jsonl"))?;

@@ -179,11 +179,11 @@ fn pending_coalescer(bus: &Bus, node: &str, timeout: Duration) -> Coalescer<Iden
     })
 }
 
-fn verify_coalescer(bus: &Bus, timeout: Duration) -> Coalescer<VerifyRequest, VerifyReply> {
-    let bus = bus.clone();
+fn verify_coalescer(bus: &Bus, node: &str, timeout: Duration) -> Coalescer<VerifyRequest, VerifyReply> {
+    let (bus, subject) = (bus.clone(), subjects::verify(node));
     Coalescer::spawn(BATCH_MAX, move |items, rid| {
-        let bus = bus.clone();
-        async move { bus.request(subjects::VERIFY.to_owned(), &VerifyBatch { items }, timeout, &rid).await }
+        let (bus, subject) = (bus.clone(), subject.clone());
+        async move { bus.request(subject, &VerifyBatch { items }, timeout, &rid).await }
     })
 }
 
@@ -263,7 +263,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
     let landed = all.iter().map(|n| ((*n).clone(), landed_coalescer(&bus, n, read_timeout))).collect();
     let submits = all.iter().map(|n| ((*n).clone(), submit_coalescer(&bus, n, forward_timeout))).collect();
     let pending = pending_coalescer(&bus, &id, read_timeout);
-    let verify = verify_coalescer(&bus, Duration::from_millis(settings.verify_timeout_ms));
+    let verify = verify_coalescer(&bus, &id, Duration::from_millis(settings.verify_timeout_ms));
     let state = Arc::new(State {
         verify,
         landed,

@@ -1,5 +1,6 @@
-//! `uwl-verifier`: stateless result verification in the `verifiers` NATS
-//! queue group, so any number of instances share the load. The requester
+//! `uwl-verifier`: stateless result verification for its node's ingest, in
+//! the `verifiers` NATS queue group, so any number of instances share the
+//! node's load. The requester
 //! (ingest) has already checked the contract's signature; the verifier
 //! checks the result's shape and the work itself off the async runtime.
 
@@ -50,7 +51,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     info!(%admin, "verifier ready");
     serve(
         bus.clone(),
-        subjects::VERIFY.to_owned(),
+        subjects::verify(&id),
         Some(subjects::VERIFY_QUEUE),
         settings.concurrency,
         shutdown,

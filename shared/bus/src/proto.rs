@@ -230,7 +230,7 @@ pub struct IngestReport {
     pub forwards: BTreeMap<String, u64>,
 }
 
-/// On [`crate::subjects::VERIFY`]: the verifications an ingest had in
+/// On [`crate::subjects::verify`]: the verifications an ingest had in
 /// flight, in one message. -> one [`VerifyReply`] per item, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifyBatch {

@@ -39,8 +39,14 @@ pub fn miner_read(node: &str) -> String {
     format!("uwl.miner.{node}.read")
 }
 
-/// Result verification, served by every verifier in [`VERIFY_QUEUE`].
-pub const VERIFY: &str = "uwl.verify";
+/// Result verification for `node`'s ingest, served by that node's verifiers
+/// in [`VERIFY_QUEUE`]. Site-local: NATS (2.9) hands a queue group's message
+/// to a member behind a route as readily as to a local one, so one subject
+/// for the cluster sent half the verifications to the other site, and
+/// during a partition into a dead route until it was noticed (~30 s).
+pub fn verify(node: &str) -> String {
+    format!("uwl.verify.{node}")
+}
 pub const VERIFY_QUEUE: &str = "verifiers";
 
 /// The cluster view of the metrics service (Prometheus text).

@@ -1,5 +1,6 @@
 //! `uwl-telemetry`: what every service sets up the same way: `tracing`
-//! output (text, or JSON with `LOG_FORMAT=json`; filter from `RUST_LOG`) and
+//! output (text, coloured on a terminal only, or JSON with
+//! `LOG_FORMAT=json`; filter from `RUST_LOG`) and
 //! the admin HTTP server with the service's own `/metrics` (its explicit
 //! Prometheus registry) and `/health` (readiness, 200 or 503). It also
 //! sets the allocator of every binary that links it: mimalloc (glibc malloc
@@ -23,7 +24,9 @@ pub fn init_tracing() {
     let _ = if json {
         fmt().with_env_filter(filter).json().with_current_span(true).try_init()
     } else {
-        fmt().with_env_filter(filter).try_init()
+        // colours only on a terminal: not in `docker logs` or files
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        fmt().with_env_filter(filter).with_ansi(ansi).try_init()
     };
 }
 
