@@ -171,27 +171,18 @@ fn landed_coalescer(bus: &Bus, node: &str, timeout: Duration) -> Coalescer<Ident
     })
 }
 
-fn pending_coalescer(bus: &Bus, node: &str, timeout: Duration) -> Coalescer<Identity, Option<TxPair>> {
-    let (bus, subject) = (bus.clone(), subjects::miner_read(node));
-    Coalescer::spawn(BATCH_MAX, move |ids, rid| {
-        let (bus, subject) = (bus.clone(), subject.clone());
-        async move { bus.request(subject, &MinerQuery::Identities { ids }, timeout, &rid).await }
-    })
-}
-
-fn verify_coalescer(bus: &Bus, node: &str, timeout: Duration) -> Coalescer<VerifyRequest, VerifyReply> {
-    let (bus, subject) = (bus.clone(), subjects::verify(node));
+/// Sends each batch as one request `wrap(items)` on `subject`, answered
+/// with one value per item, in order.
+fn batch_requests<K, V, Q>(bus: &Bus, subject: String, timeout: Duration, wrap: fn(Vec<K>) -> Q) -> Coalescer<K, V>
+where
+    K: Send + 'static,
+    V: serde::de::DeserializeOwned + Send + 'static,
+    Q: serde::Serialize + Send + Sync + 'static,
+{
+    let bus = bus.clone();
     Coalescer::spawn(BATCH_MAX, move |items, rid| {
         let (bus, subject) = (bus.clone(), subject.clone());
-        async move { bus.request(subject, &VerifyBatch { items }, timeout, &rid).await }
-    })
-}
-
-fn submit_coalescer(bus: &Bus, node: &str, timeout: Duration) -> Coalescer<SubmitRequest, Result<SubmitReply, RemoteError>> {
-    let (bus, subject) = (bus.clone(), subjects::miner_submit(node));
-    Coalescer::spawn(BATCH_MAX, move |items, rid| {
-        let (bus, subject) = (bus.clone(), subject.clone());
-        async move { bus.request(subject, &SubmitBatch { items }, timeout, &rid).await }
+        async move { bus.request(subject, &wrap(items), timeout, &rid).await }
     })
 }
 
@@ -261,9 +252,13 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
         all.push(&id);
     }
     let landed = all.iter().map(|n| ((*n).clone(), landed_coalescer(&bus, n, read_timeout))).collect();
-    let submits = all.iter().map(|n| ((*n).clone(), submit_coalescer(&bus, n, forward_timeout))).collect();
-    let pending = pending_coalescer(&bus, &id, read_timeout);
-    let verify = verify_coalescer(&bus, &id, Duration::from_millis(settings.verify_timeout_ms));
+    let submits = all
+        .iter()
+        .map(|n| ((*n).clone(), batch_requests(&bus, subjects::miner_submit(n), forward_timeout, |items| SubmitBatch { items })))
+        .collect();
+    let pending = batch_requests(&bus, subjects::miner_read(&id), read_timeout, |ids| MinerQuery::Identities { ids });
+    let verify_timeout = Duration::from_millis(settings.verify_timeout_ms);
+    let verify = batch_requests(&bus, subjects::verify(&id), verify_timeout, |items| VerifyBatch { items });
     let state = Arc::new(State {
         verify,
         landed,
