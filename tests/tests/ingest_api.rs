@@ -203,6 +203,15 @@ async fn forwarding_to_the_leader_and_falling_back_when_it_is_gone_or_hung() -> 
     let bus = uwl_bus::Bus::connect(&nats.url, "hung").await?;
     let _hung_submit = bus.subscribe(uwl_bus::subjects::miner_submit(&dead)).await?;
     let _hung_replicate = bus.subscribe(uwl_bus::subjects::miner_replicate(&dead)).await?;
+    // Subscribing does not wait for the server: until it has the interest a
+    // forward meets NoResponders and falls back at once (failed once so).
+    for subject in [uwl_bus::subjects::miner_submit(&dead), uwl_bus::subjects::miner_replicate(&dead)] {
+        wait_for("the hung stand-in's interest at the server", LONG, || async {
+            let r = bus.request::<_, serde_json::Value>(subject.clone(), &json!({}), Duration::from_millis(50), &uwl_bus::RequestId::new()).await;
+            Ok(matches!(r, Err(uwl_bus::BusError::TimedOut { .. })).then_some(()))
+        })
+        .await?;
+    }
     let (a, first) = wait_for("a submission routed to the hung node", LONG, || async {
         let (a, t) = timed_submit(follower_http, &key, &client).await?;
         if a.1["leader"] == dead.as_str() {
