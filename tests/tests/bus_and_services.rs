@@ -202,3 +202,117 @@ async fn services_expose_metrics_and_health_and_the_cluster_view_sees_both_nodes
     }
     Ok(())
 }
+
+/// A TCP relay to NATS whose connections can be frozen: from then on they
+/// forward nothing either way and stay open (a black-holed or stalled
+/// socket, as after a peer's address went away). New connections pass.
+struct Relay {
+    port: u16,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    frozen_below: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Relay {
+    async fn start(upstream: String) -> anyhow::Result<Self> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::Arc;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let (accepted, frozen_below) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (acc, frozen) = (accepted.clone(), frozen_below.clone());
+        tokio::spawn(async move {
+            while let Ok((down, _)) = listener.accept().await {
+                let conn = acc.fetch_add(1, Ordering::SeqCst) + 1;
+                let Ok(up) = tokio::net::TcpStream::connect(&upstream).await else { continue };
+                let (dr, dw) = down.into_split();
+                let (ur, uw) = up.into_split();
+                for (mut from, mut to) in [
+                    (Box::new(dr) as Box<dyn tokio::io::AsyncRead + Send + Unpin>, Box::new(uw) as Box<dyn tokio::io::AsyncWrite + Send + Unpin>),
+                    (Box::new(ur), Box::new(dw)),
+                ] {
+                    let frozen = frozen.clone();
+                    tokio::spawn(async move {
+                        let mut buf = vec![0u8; 16 * 1024];
+                        loop {
+                            let Ok(n) = from.read(&mut buf).await else { break };
+                            if n == 0 {
+                                break;
+                            }
+                            if conn <= frozen.load(Ordering::SeqCst) {
+                                // Hold both sockets open, forward nothing.
+                                let _keep = (from, to);
+                                std::future::pending::<()>().await;
+                                return;
+                            }
+                            if to.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        Ok(Self { port, accepted, frozen_below })
+    }
+
+    fn freeze_existing(&self) {
+        use std::sync::atomic::Ordering;
+        self.frozen_below.store(self.accepted.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+}
+
+/// A connection that stops delivering anything while the service keeps
+/// publishing (async-nats then never pings: every command resets its ping
+/// timer) is noticed by the bus's watchdog: health goes false, the
+/// connection is made again and its subscriptions come back, within 10 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_nats_connection_is_noticed_dropped_and_made_again() -> anyhow::Result<()> {
+    let _serial = serial();
+    let nats = nats().await?;
+    let upstream = nats.url.trim_start_matches("nats://").to_owned();
+    let relay = Relay::start(upstream).await?;
+    let bus = Bus::connect(&format!("nats://127.0.0.1:{}", relay.port), "stalled").await?;
+    let mut sub = bus.subscribe("t.stall".into()).await?;
+    bus.client().flush().await?;
+    let other = Client::connect(&nats.url).await?;
+    other.bus.publish("t.stall".into(), &1).await?;
+    let first = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut sub)).await;
+    assert!(matches!(first, Ok(Some(_))), "the subscription works through the relay");
+    assert!(bus.is_connected());
+
+    // Keep publishing, as a busy service does, through the freeze.
+    let stop = CancellationToken::new();
+    let noise = {
+        let (bus, stop) = (bus.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !stop.is_cancelled() {
+                let _ = tokio::time::timeout(Duration::from_millis(200), bus.publish("t.noise".into(), &0)).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+    relay.freeze_existing();
+    let frozen_at = Instant::now();
+    let unhealthy = wait_for("health to see the stall", Duration::from_secs(10), || async { Ok((!bus.is_connected()).then(Instant::now)) }).await?;
+    println!("stall noticed after {:?} (bound {:?})", unhealthy - frozen_at, uwl_bus::STALL_AFTER);
+    assert!(unhealthy - frozen_at >= uwl_bus::STALL_AFTER - Duration::from_secs(1), "not before the bound: {:?}", unhealthy - frozen_at);
+
+    // Back on a new connection, with the subscription restored.
+    let back = loop {
+        anyhow::ensure!(frozen_at.elapsed() < Duration::from_secs(15), "no message on the restored subscription");
+        other.bus.publish("t.stall".into(), &2).await?;
+        let got = tokio::time::timeout(Duration::from_millis(300), futures::StreamExt::next(&mut sub)).await;
+        if matches!(got, Ok(Some(_))) {
+            break Instant::now();
+        }
+    };
+    stop.cancel();
+    noise.await?;
+    println!("reconnected and resubscribed {:?} after the freeze; stalls counted {}", back - frozen_at, bus.stalls());
+    assert!(back - frozen_at <= Duration::from_secs(10), "{:?}", back - frozen_at);
+    assert!(bus.stalls() >= 1);
+    assert!(relay.accepted.load(std::sync::atomic::Ordering::SeqCst) >= 2, "a new connection was made");
+    assert!(bus.is_connected());
+    Ok(())
+}

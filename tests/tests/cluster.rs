@@ -192,3 +192,125 @@ async fn a_verifiers_nats_credentials_cannot_publish_a_block() -> anyhow::Result
     assert!(wrong.is_err(), "wrong credentials must not connect");
     Ok(())
 }
+
+/// Hostile and careless requests of every kind the edge once mishandled
+/// (out-of-range values, undecodable paths, wrong methods, odd headers,
+/// long-polls past the old read timeout), 200 a second for 60 s, while
+/// `/livez` through nginx is probed every 100 ms: not one probe fails, and
+/// every hostile request gets a JSON 4xx, never a 5xx.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_requests_never_eject_an_instance_and_long_polls_pass_the_edge() -> anyhow::Result<()> {
+    let _serial = serial();
+    let cluster = Cluster::up()?;
+    let h = Http::new(&format!("http://127.0.0.1:{}", cluster.port));
+    wait_for("the cluster through nginx", Duration::from_secs(120), || async {
+        let (code, body, _) = h.get("/health", None).await?;
+        Ok((code == 200 && body["status"] == "ok").then_some(()))
+    })
+    .await?;
+    let (_, key) = h.register().await?;
+    let unknown = "0".repeat(64);
+
+    // A long-poll for the documented maximum answers 200 through nginx.
+    let poll = {
+        let (h, key, path) = (Http::new(&h.base), key.clone(), format!("/receipt/{unknown}?wait_ms={}", uwl_ingest::MAX_RECEIPT_WAIT_MS));
+        tokio::spawn(async move {
+            let mut h = h;
+            h.client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
+            let t = Instant::now();
+            let a = h.get(&path, Some(&key)).await?;
+            anyhow::Ok((a, t.elapsed()))
+        })
+    };
+
+    let stop = tokio_util::sync::CancellationToken::new();
+    let probes = {
+        let (h, stop) = (h.clone(), stop.clone());
+        tokio::spawn(async move {
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            let mut every = tokio::time::interval(Duration::from_millis(100));
+            while !stop.is_cancelled() {
+                every.tick().await;
+                match h.get("/livez", None).await {
+                    Ok((200, _, _)) => ok += 1,
+                    Ok((code, body, _)) => failed.push(format!("{code} {body}")),
+                    Err(e) => failed.push(format!("{e:#}")),
+                }
+            }
+            (ok, failed)
+        })
+    };
+    let hostile: Vec<(reqwest::Method, String, Option<String>)> = vec![
+        (reqwest::Method::GET, "/chain?from=9223372036854775808".into(), None),
+        (reqwest::Method::GET, "/chain?from=0&limit=99999999999999999999".into(), None),
+        (reqwest::Method::GET, "/receipt/%FF".into(), Some(format!("Bearer {key}"))),
+        (reqwest::Method::GET, format!("/receipt/{unknown}?wait_ms=18446744073709551616"), Some(format!("Bearer {key}"))),
+        (reqwest::Method::GET, "/submit_work".into(), None),
+        (reqwest::Method::DELETE, "/chain".into(), None),
+        (reqwest::Method::GET, "/get_task?kind=hash".into(), Some(format!("Bearer    {key}"))),
+        (reqwest::Method::GET, "/get_balance?client_id=x".into(), Some("Bearer ak1.%%%.%%%".into())),
+        (reqwest::Method::POST, "/submit_work".into(), Some(format!("Bearer {key}"))),
+    ];
+    let mut sent = tokio::task::JoinSet::new();
+    let mut every = tokio::time::interval(Duration::from_millis(5));
+    let t = Instant::now();
+    let mut i = 0usize;
+    while t.elapsed() < Duration::from_secs(60) {
+        every.tick().await;
+        let (method, path, auth) = hostile[i % hostile.len()].clone();
+        i += 1;
+        let h = h.clone();
+        sent.spawn(async move {
+            let mut r = h.client.request(method.clone(), format!("{}{path}", h.base));
+            if let Some(a) = auth {
+                r = r.header("authorization", a);
+            }
+            if method == reqwest::Method::POST {
+                r = r.header("content-type", "application/json").body("{\"client_id\": 1}");
+            }
+            match r.send().await {
+                Ok(resp) => {
+                    let code = resp.status().as_u16();
+                    let text = resp.text().await.unwrap_or_default();
+                    let json = serde_json::from_str::<serde_json::Value>(&text).is_ok_and(|v| v["error"].is_string());
+                    (code, json, format!("{method} {path}: {text}"))
+                }
+                Err(e) => (0, false, format!("{method} {path}: {e:#}")),
+            }
+        });
+    }
+    stop.cancel();
+    let (ok, failed) = probes.await?;
+    let mut answers = Vec::new();
+    while let Some(a) = sent.join_next().await {
+        answers.push(a?);
+    }
+    let bad: Vec<_> = answers.iter().filter(|(code, json, _)| !(400..500).contains(code) || !json).collect();
+    println!("hostile requests: {} sent, {} not a JSON 4xx; /livez probes: {ok} ok, {} failed", answers.len(), bad.len(), failed.len());
+    assert!(answers.len() >= 11_000, "about 200 hostile requests a second for 60 s: {}", answers.len());
+    assert!(ok >= 500, "the probes ran: {ok}");
+    assert!(failed.is_empty(), "/livez failed during hostile load: {failed:?}");
+    assert!(bad.is_empty(), "every hostile request gets a JSON 4xx: {:?}", &bad[..bad.len().min(10)]);
+
+    let ((code, body, _), took) = poll.await??;
+    println!("a {} ms long-poll through nginx answered {code} after {took:?}", uwl_ingest::MAX_RECEIPT_WAIT_MS);
+    assert_eq!(code, 200, "{body}");
+    assert!(took >= Duration::from_millis(uwl_ingest::MAX_RECEIPT_WAIT_MS), "it waited the whole time: {took:?}");
+    Ok(())
+}
+
+/// nginx's read timeout on the receipt route is above the longest long-poll
+/// ingest accepts (one number, checked where it is repeated).
+#[test]
+fn the_receipt_routes_read_timeout_is_above_the_longest_long_poll() -> anyhow::Result<()> {
+    let conf = std::fs::read_to_string(repo().join("nginx/nginx.conf"))?;
+    let route = conf.split("location /receipt/ {").nth(1).and_then(|r| r.split('}').next());
+    let route = route.ok_or_else(|| anyhow::anyhow!("nginx.conf has no receipt location"))?;
+    let timeout = route
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("proxy_read_timeout "))
+        .and_then(|v| v.trim_end_matches(';').trim_end_matches('s').parse::<u64>().ok())
+        .ok_or_else(|| anyhow::anyhow!("the receipt location sets no proxy_read_timeout in seconds"))?;
+    assert!(timeout * 1_000 > uwl_ingest::MAX_RECEIPT_WAIT_MS, "{timeout} s is not above {} ms", uwl_ingest::MAX_RECEIPT_WAIT_MS);
+    Ok(())
+}

@@ -100,6 +100,18 @@ async fn every_status_code_with_its_error_body_and_no_state_change_on_rejection(
     expect(&h.get("/get_balance", Some(&key)).await?, 400, "bad_request");
     expect(&h.get("/receipt/xyz", Some(&key)).await?, 400, "bad_request");
     expect(&h.get("/chain?from=abc", None).await?, 400, "bad_request");
+    // Out of range is a 400 naming the range, never a 5xx (the store holds
+    // 63-bit integers); framework rejections are JSON like the rest.
+    let (code, body, _) = h.get("/chain?from=9223372036854775808", None).await?;
+    assert_eq!((code, body["error"].as_str()), (400, Some("bad_request")), "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| m.contains("9223372036854775807")), "{body}");
+    expect(&h.get("/chain?from=0&limit=0", None).await?, 400, "bad_request");
+    expect(&h.get("/chain?from=0&limit=501", None).await?, 400, "bad_request");
+    expect(&h.get(&format!("/receipt/{}?wait_ms=30001", "0".repeat(64)), Some(&key)).await?, 400, "bad_request");
+    expect(&h.get(&format!("/receipt/{}?wait_ms=-1", "0".repeat(64)), Some(&key)).await?, 400, "bad_request");
+    expect(&h.get("/receipt/%FF", Some(&key)).await?, 400, "bad_request");
+    expect(&h.get("/submit_work", Some(&key)).await?, 405, "method_not_allowed");
+    expect(&h.post("/chain", None, &json!({})).await?, 405, "method_not_allowed");
     assert_eq!(snapshot(&h, &key, &client).await?, before, "rejections changed nothing");
     assert_eq!(c.chain("node-1").await?.len(), tip_before);
 

@@ -4,9 +4,9 @@
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
-use uwl_bus::proto::{SubmitOrigin, SubmitStatus};
+use uwl_bus::proto::{SubmitBatch, SubmitOrigin, SubmitReply, SubmitRequest, SubmitStatus};
 use uwl_ledger::testkit::pair;
-use uwl_ledger::{current_leader, Block, TxPair};
+use uwl_ledger::{current_leader, Block, TxPair, MAX_AMOUNT};
 use uwl_tests::*;
 
 const LONG: Duration = Duration::from_secs(30);
@@ -285,4 +285,59 @@ async fn three_nodes_mining_concurrently_converge() -> anyhow::Result<()> {
 
 async fn futures_join<F: std::future::Future>(it: impl Iterator<Item = F>) -> Vec<F::Output> {
     futures::future::join_all(it).await
+}
+
+/// An amount no store can hold is refused when the submission is decoded;
+/// a block that would overflow a client's balance is refused by sync, its
+/// pairs set aside, and block production goes on with the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_bad_pair_never_stops_block_production() -> anyhow::Result<()> {
+    let _serial = serial();
+    let nats = nats().await?;
+    let net = TestNet::new(1, fast_params())?;
+    let c = Client::connect(&nats.url).await?;
+    let (s, m) = (net.sync("node-1", &nats.url, &[])?, net.miner("node-1", &nats.url, &[])?);
+    c.ready("node-1", true).await?;
+
+    let batch = |p: &TxPair| SubmitBatch { items: vec![SubmitRequest { pair: p.clone(), origin: SubmitOrigin::Local, wait_block_ms: 0 }] };
+    let mut forged = serde_json::to_value(batch(&pair("forger", "f-1", 0)))?;
+    forged["items"][0]["pair"]["reward_tx"]["amount"] = serde_json::json!(MAX_AMOUNT + 1);
+    let e = c
+        .bus
+        .request::<_, Vec<Result<SubmitReply, uwl_bus::RemoteError>>>(uwl_bus::subjects::miner_submit("node-1"), &forged, LONG, &uwl_bus::RequestId::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(&e, uwl_bus::BusError::Remote(r) if r.code == "bad_request" && r.message.contains("largest amount")), "{e}");
+
+    // Each pair is well formed, but together they overflow one balance.
+    let h = uwl_ledger::result_hash(&serde_json::json!({"nonce": 1}));
+    let rich = [TxPair::new("rich", "r-1", MAX_AMOUNT, h), TxPair::new("rich", "r-2", 1, h)];
+    let honest = pair("honest", "h-1", 0);
+    for r in futures_join([&rich[0], &rich[1], &honest].into_iter().map(|p| c.submit("node-1", p, SubmitOrigin::Local, 0))).await {
+        assert_eq!(r?.status, SubmitStatus::Accepted);
+    }
+    let mined = |want: Vec<TxPair>| {
+        let c = &c;
+        async move {
+            wait_for("the honest pairs mined past the bad ones", LONG, || async {
+                let chain = c.chain("node-1").await?;
+                let ids = identity_counts(&chain);
+                Ok(want.iter().all(|p| ids.contains_key(&p.identity())).then_some(chain))
+            })
+            .await
+        }
+    };
+    mined(vec![honest.clone()]).await?;
+    // and production goes on after it
+    let later = pair("honest", "h-2", 0);
+    assert_eq!(c.submit("node-1", &later, SubmitOrigin::Local, 0).await?.status, SubmitStatus::Accepted);
+    let chain = mined(vec![honest, later]).await?;
+    let paid: u128 = chain.iter().flat_map(|b| &b.transactions).filter(|p| p.client_id() == "rich").map(|p| u128::from(p.amount())).sum();
+    assert!(paid <= u128::from(MAX_AMOUNT), "no balance past what a store holds: {paid}");
+    let ids = identity_counts(&chain);
+    assert!(rich.iter().any(|p| !ids.contains_key(&p.identity())), "the overflowing pair was set aside");
+    assert_eq!(c.miner_stats("node-1").await?.pending, 0, "nothing left pending: set aside, not retried forever");
+    s.stop().await?;
+    m.stop().await?;
+    Ok(())
 }

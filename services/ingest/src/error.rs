@@ -24,6 +24,11 @@ pub enum ApiError {
     Expired { expires_at: u64 },
     #[error("{0}")]
     InvalidResult(String),
+    #[error("this endpoint does not take that method")]
+    MethodNotAllowed,
+    /// Another status with its message (a framework rejection, rewritten as JSON).
+    #[error("{message}")]
+    Other { status: StatusCode, message: String },
     /// Retryable: the node cannot take the request now.
     #[error("{message}")]
     Unavailable { message: String, retry_after_s: u64 },
@@ -32,6 +37,18 @@ pub enum ApiError {
 impl ApiError {
     pub fn unavailable(message: impl std::fmt::Display) -> Self {
         Self::Unavailable { message: message.to_string(), retry_after_s: 1 }
+    }
+
+    /// The error of a framework answer with `status` and body `text`.
+    pub(crate) fn from_status(status: StatusCode, text: String) -> Self {
+        let message = if text.trim().is_empty() { status.canonical_reason().unwrap_or("error").to_owned() } else { text };
+        match status {
+            StatusCode::BAD_REQUEST => Self::BadRequest(message),
+            StatusCode::NOT_FOUND => Self::NotFound(message),
+            StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed,
+            StatusCode::SERVICE_UNAVAILABLE => Self::unavailable(message),
+            status => Self::Other { status, message },
+        }
     }
 
     fn code(&self) -> (StatusCode, &'static str) {
@@ -45,6 +62,11 @@ impl ApiError {
             Self::Expired { .. } => (StatusCode::GONE, "expired"),
             Self::InvalidResult(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_result"),
             Self::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::Other { status, .. } if *status == StatusCode::PAYLOAD_TOO_LARGE => (*status, "payload_too_large"),
+            Self::Other { status, .. } if *status == StatusCode::UNSUPPORTED_MEDIA_TYPE => (*status, "unsupported_media_type"),
+            Self::Other { status, .. } if status.is_server_error() => (*status, "internal"),
+            Self::Other { status, .. } => (*status, "bad_request"),
         }
     }
 }

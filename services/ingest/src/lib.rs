@@ -368,10 +368,12 @@ fn router(state: Shared) -> Router {
         .route("/", get(dashboard))
         .route("/static/{file}", get(static_file))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), admission));
     Router::new()
         .route("/livez", get(|| async { Json(json!({"status": "ok"})) }))
         .merge(api)
+        .layer(middleware::map_response(json_errors))
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
         .layer(CatchPanicLayer::custom(|_| {
             (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": "internal", "message": "internal error"}))).into_response()
@@ -408,12 +410,60 @@ fn rid(headers: &HeaderMap) -> RequestId {
         .unwrap_or_default()
 }
 
+/// The longest receipt long-poll (`GET /receipt/{id}?wait_ms=`). nginx's
+/// read timeout on that route is above it (a test compares the two).
+pub const MAX_RECEIPT_WAIT_MS: u64 = 30_000;
+/// Most blocks in one `GET /chain` page.
+const CHAIN_PAGE_MAX: u64 = 500;
+/// The highest block index a store can hold (SQLite's signed 64-bit integers).
+const MAX_INDEX: u64 = i64::MAX as u64;
+
+/// The integer query parameter `key` (`default` when absent): anything that
+/// is not an integer in `range` is a 400 naming the range, never passed on.
+fn query_int(q: &HashMap<String, String>, key: &str, default: u64, range: std::ops::RangeInclusive<u64>) -> Result<u64, ApiError> {
+    let Some(v) = q.get(key) else { return Ok(default) };
+    v.parse::<u64>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| ApiError::BadRequest(format!("{key} must be an integer from {} to {}", range.start(), range.end())))
+}
+
 fn now_ms() -> u64 {
     SystemClock.now_ms()
 }
 
 async fn not_found() -> ApiError {
     ApiError::NotFound("no such endpoint".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// Every error answer is JSON: axum's own rejections (a path or query that
+/// does not decode, a wrong content type) are plain text, so they are
+/// rewritten into the API's error shape with their text as the message.
+async fn json_errors(resp: Response) -> Response {
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = match axum::body::to_bytes(body, 4_096).await {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(e) => e.to_string(),
+    };
+    let mut out = ApiError::from_status(status, text).into_response();
+    for (name, value) in parts.headers.iter().filter(|(n, _)| *n == axum::http::header::ALLOW || *n == axum::http::header::RETRY_AFTER) {
+        out.headers_mut().insert(name.clone(), value.clone());
+    }
+    *out.status_mut() = status;
+    out
 }
 
 /// The dashboard (SPEC section 4): static assets built into the binary.
@@ -689,11 +739,8 @@ async fn receipt(
     let rid = rid(&headers);
     let client = state.auth.authenticate(&headers)?;
     let receipt_id = Hash32::from_hex(&receipt_id).map_err(|_| ApiError::BadRequest("receipt_id must be 64 hex digits".into()))?;
-    let wait_ms: u64 = match q.get("wait_ms") {
-        Some(w) => w.parse().map_err(|_| ApiError::BadRequest("wait_ms must be an integer".into()))?,
-        None => 0,
-    };
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(wait_ms.min(30_000));
+    let wait_ms = query_int(&q, "wait_ms", 0, 0..=MAX_RECEIPT_WAIT_MS)?;
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(wait_ms);
     let (first, owner) = receipt_status(&state, &receipt_id, &rid).await?;
     if owner.as_ref().is_some_and(|o| *o != client) {
         return Err(ApiError::Forbidden("this receipt belongs to another client".into()));
@@ -717,11 +764,8 @@ async fn chain(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let rid = rid(&headers);
-    let num = |k: &str, default: u64| -> Result<u64, ApiError> {
-        q.get(k).map_or(Ok(default), |v| v.parse().map_err(|_| ApiError::BadRequest(format!("{k} must be a non-negative integer"))))
-    };
-    let limit = num("limit", 50)?.clamp(1, 500) as u32;
-    let from = num("from", 0)?;
+    let limit = query_int(&q, "limit", 50, 1..=CHAIN_PAGE_MAX)? as u32;
+    let from = query_int(&q, "from", 0, 0..=MAX_INDEX)?;
     let reply: BlocksReply = state.sync(&SyncQuery::Blocks { locator: vec![], from, limit }, &rid).await?;
     Ok(Json(json!({ "blocks": reply.blocks, "tip": reply.tip, "node_id": state.me() })))
 }

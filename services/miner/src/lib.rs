@@ -451,7 +451,10 @@ impl Miner {
             .bus
             .request(subjects::sync_append(&self.id), &AppendRequest { block: block.clone() }, self.sync_timeout(), &rid)
             .await
-            .map_err(RemoteError::unavailable)?;
+            .map_err(|e| {
+                self.metrics.block_failures.with_label_values(&["append"]).inc();
+                RemoteError::unavailable(format!("handing block {} to sync: {e}", block.index))
+            })?;
         match reply {
             AppendReply::Appended { tip } => {
                 self.observe_tip(tip);
@@ -471,7 +474,21 @@ impl Miner {
                 self.with_mempool(move |m| m.remove(&ids)).await?;
                 Ok(true)
             }
-            AppendReply::Invalid { reason } => Err(RemoteError::internal(format!("sync rejected our block: {reason}"))),
+            AppendReply::Invalid { reason, pairs } if !pairs.is_empty() => {
+                // One bad pair never stops block production: it is set
+                // aside (kept, with the reason, out of every block) and the
+                // next attempt mines the rest at once.
+                self.metrics.block_failures.with_label_values(&["invalid_pairs"]).inc();
+                self.metrics.set_aside.inc_by(pairs.len() as u64);
+                warn!(count = pairs.len(), %reason, "sync refused our block for these pairs: setting them aside");
+                let (now, why) = (self.now(), reason.clone());
+                self.with_mempool(move |m| m.set_aside(&pairs, &why, now)).await?;
+                Ok(true)
+            }
+            AppendReply::Invalid { reason, .. } => {
+                self.metrics.block_failures.with_label_values(&["invalid"]).inc();
+                Err(RemoteError::internal(format!("sync refused our block {}: {reason}", block.index)))
+            }
         }
     }
 
@@ -487,7 +504,7 @@ impl Miner {
             let again = match self.mine_once().await {
                 Ok(again) => again,
                 Err(e) => {
-                    debug!(%e, "mining attempt failed");
+                    warn!(%e, "mining attempt failed");
                     false
                 }
             };

@@ -14,6 +14,8 @@ pub struct Metrics {
     pub submissions: IntCounterVec,
     pub replications: IntCounterVec,
     pub accept_batch: Histogram,
+    pub block_failures: IntCounterVec,
+    pub set_aside: IntCounter,
 }
 
 impl Metrics {
@@ -44,6 +46,11 @@ impl Metrics {
                 HistogramOpts::new("miner_accept_batch_pairs", "Pairs made durable per mempool transaction")
                     .buckets(sizes),
             )?,
+            block_failures: IntCounterVec::new(
+                Opts::new("miner_block_failures_total", "Blocks this miner could not build, sign or have stored, by stage"),
+                &["stage"],
+            )?,
+            set_aside: IntCounter::new("miner_pairs_set_aside_total", "Pending pairs set aside because a block carrying them was invalid")?,
             registry,
         };
         m.registry.register(Box::new(m.pending.clone()))?;
@@ -55,6 +62,8 @@ impl Metrics {
         m.registry.register(Box::new(m.submissions.clone()))?;
         m.registry.register(Box::new(m.replications.clone()))?;
         m.registry.register(Box::new(m.accept_batch.clone()))?;
+        m.registry.register(Box::new(m.block_failures.clone()))?;
+        m.registry.register(Box::new(m.set_aside.clone()))?;
         Ok(m)
     }
 }

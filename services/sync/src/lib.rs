@@ -25,7 +25,7 @@ use tracing::{debug, info, warn};
 use uwl_bus::proto::*;
 use uwl_bus::{serve, subjects, Bus, BusError, RemoteError, RequestId};
 use uwl_ledger::{
-    check_fork, is_better, plan_adoption, AdoptError, Block, BlockError, Clock, Genesis, Plan, SystemClock, TipInfo,
+    check_fork, is_better, plan_adoption, AdoptError, Block, BlockError, Clock, Genesis, Plan, SystemClock, TipInfo, TxPair,
 };
 use uwl_store::{ChainStore, Replaced};
 use uwl_telemetry::{CommonSettings, Health};
@@ -181,10 +181,25 @@ impl Node {
                         let ids = block.transactions.iter().map(|p| p.identity()).filter(|id| slice.landed.contains_key(id));
                         return Ok(AppendReply::Duplicates { ids: ids.collect(), tip });
                     }
-                    Err(e) => return Ok(AppendReply::Invalid { reason: e.to_string() }),
+                    Err(e) => {
+                        let pairs = match &e.error {
+                            BlockError::MalformedPair { position, .. } => {
+                                block.transactions.get(*position).map(TxPair::identity).into_iter().collect()
+                            }
+                            BlockError::DuplicateIdentity(id) => vec![id.clone()],
+                            _ => Vec::new(),
+                        };
+                        return Ok(AppendReply::Invalid { reason: e.to_string(), pairs });
+                    }
                 }
-                s.apply(tip.index, std::slice::from_ref(&block), now)?;
-                Ok(AppendReply::Appended { tip: block.tip_info() })
+                match s.apply(tip.index, std::slice::from_ref(&block), now) {
+                    Ok(_) => Ok(AppendReply::Appended { tip: block.tip_info() }),
+                    Err(uwl_store::StoreError::BalanceOverflow { client_id }) => {
+                        let pairs = block.transactions.iter().filter(|p| p.client_id() == client_id).map(TxPair::identity).collect();
+                        Ok(AppendReply::Invalid { reason: format!("the balance of {client_id:?} would overflow"), pairs })
+                    }
+                    Err(e) => Err(e),
+                }
             })
             .await?
             .map_err(RemoteError::internal)?;

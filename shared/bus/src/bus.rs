@@ -5,6 +5,7 @@ use async_nats::HeaderMap;
 use futures::StreamExt;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -107,6 +108,92 @@ impl BusError {
 #[derive(Clone, Debug)]
 pub struct Bus {
     client: async_nats::Client,
+    watchdog: Arc<Watchdog>,
+}
+
+/// A connection that delivered nothing for this long is stalled: dropped
+/// and made again. Three of the client's 2 s ping periods: a live server
+/// answers a probe in milliseconds, so two probes (sent after 2 s and 4 s
+/// of silence) go unanswered before it is declared stalled, and a
+/// reconnect still fits the 10 s a site is given to come back after a heal.
+pub const STALL_AFTER: Duration = Duration::from_secs(6);
+/// Silence after which the watchdog sends a probe that the server echoes.
+const PROBE_AFTER: Duration = Duration::from_secs(2);
+const WATCH_EVERY: Duration = Duration::from_millis(500);
+
+/// Watches what the connection receives (any byte: messages, replies,
+/// PONGs, its own echoed probes). async-nats resets its ping timer on every
+/// command the service sends, so a service that publishes more often than
+/// every 2 s never pings, and a socket whose writes stall (the peer's
+/// address gone, packets dropped) kept reading as "connected" for the
+/// ~15 minutes the kernel holds it. Nothing heard for [`STALL_AFTER`]:
+/// the connection is dropped and made again (subscriptions come back with
+/// it) and health says so meanwhile.
+#[derive(Debug)]
+struct Watchdog {
+    /// Milliseconds since `start` when the connection last delivered bytes.
+    heard_ms: AtomicU64,
+    start: std::time::Instant,
+    stalls: AtomicU64,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+impl Watchdog {
+    fn since_heard(&self) -> Duration {
+        let heard = Duration::from_millis(self.heard_ms.load(Ordering::Relaxed));
+        self.start.elapsed().saturating_sub(heard)
+    }
+
+    fn heard_now(&self) {
+        self.heard_ms.store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
+/// The watchdog's loop: see [`Watchdog`].
+async fn watch(client: async_nats::Client, dog: std::sync::Weak<Watchdog>, stop: CancellationToken) {
+    let probe = crate::subjects::probe(&uuid::Uuid::new_v4().simple().to_string());
+    // Our own probes come back on this subscription (NATS echoes a
+    // client's publications to its own subscriptions).
+    let _probes = match client.subscribe(probe.clone()).await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot subscribe to the connection probe");
+            None
+        }
+    };
+    let stats = client.statistics();
+    let mut seen = stats.in_bytes.load(Ordering::Relaxed);
+    let mut timer = tokio::time::interval(WATCH_EVERY);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = timer.tick() => {}
+        }
+        let Some(dog) = dog.upgrade() else { return };
+        let now = stats.in_bytes.load(Ordering::Relaxed);
+        if now != seen {
+            seen = now;
+            dog.heard_now();
+            continue;
+        }
+        let quiet = dog.since_heard();
+        if client.connection_state() != async_nats::connection::State::Connected {
+            // The client is reconnecting by itself: the clock restarts when it is back.
+            dog.heard_now();
+            continue;
+        }
+        if quiet >= STALL_AFTER {
+            dog.stalls.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(quiet_ms = quiet.as_millis() as u64, "NATS connection delivered nothing: dropping and reconnecting it");
+            // Bounded: a client whose write buffer is full takes no
+            // command, and then its own unanswered pings close the connection.
+            let _ = tokio::time::timeout(WATCH_EVERY, client.force_reconnect()).await;
+            dog.heard_now();
+        } else if quiet >= PROBE_AFTER {
+            let _ = tokio::time::timeout(WATCH_EVERY, client.publish(probe.clone(), bytes::Bytes::new())).await;
+        }
+    }
 }
 
 impl Bus {
@@ -135,15 +222,31 @@ impl Bus {
             .connect(url)
             .await
             .map_err(|e| BusError::Transport(e.to_string()))?;
-        Ok(Self { client })
+        let stop = CancellationToken::new();
+        let watchdog = Arc::new(Watchdog {
+            heard_ms: AtomicU64::new(0),
+            start: std::time::Instant::now(),
+            stalls: AtomicU64::new(0),
+            _stop: stop.clone().drop_guard(),
+        });
+        tokio::spawn(watch(client.clone(), Arc::downgrade(&watchdog), stop));
+        Ok(Self { client, watchdog })
     }
 
     pub fn client(&self) -> &async_nats::Client {
         &self.client
     }
 
+    /// Connected, and the server was heard within [`STALL_AFTER`] (a
+    /// stalled socket still reads "connected" to the client).
     pub fn is_connected(&self) -> bool {
         self.client.connection_state() == async_nats::connection::State::Connected
+            && self.watchdog.since_heard() < STALL_AFTER
+    }
+
+    /// How often this connection was found stalled and made again.
+    pub fn stalls(&self) -> u64 {
+        self.watchdog.stalls.load(Ordering::Relaxed)
     }
 
     /// Sends `req` and decodes the reply, under `timeout`.

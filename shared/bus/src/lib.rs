@@ -12,4 +12,4 @@ mod bus;
 pub mod proto;
 pub mod subjects;
 
-pub use bus::{serve, Bus, BusError, RemoteError, RequestId, REQUEST_ID_HEADER};
+pub use bus::{serve, Bus, BusError, RemoteError, RequestId, REQUEST_ID_HEADER, STALL_AFTER};

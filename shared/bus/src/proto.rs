@@ -82,7 +82,13 @@ pub enum AppendReply {
     NotOnTip { tip: TipInfo },
     /// These identities are already in the chain: drop them.
     Duplicates { ids: Vec<Identity>, tip: TipInfo },
-    Invalid { reason: String },
+    /// Refused; `pairs` names the pairs at fault, when it is theirs (the
+    /// miner sets those aside and mines the rest).
+    Invalid {
+        reason: String,
+        #[serde(default)]
+        pairs: Vec<Identity>,
+    },
 }
 
 /// On [`crate::subjects::sync_events`]: acknowledge events up to

@@ -21,6 +21,12 @@ pub fn sync_replaced(node: &str) -> String {
     format!("uwl.sync.{node}.replaced")
 }
 
+/// A connection's own liveness probe (`id` unique per connection): the
+/// server echoes it back to the connection that published it.
+pub fn probe(id: &str) -> String {
+    format!("uwl.probe.{id}")
+}
+
 /// Tip announcements of every node's sync.
 pub const TIPS: &str = "uwl.chain.tips";
 

@@ -25,5 +25,5 @@ pub use fork::{current_leader, is_better, leader_index, plan_adoption, prefer, r
 pub use genesis::{Genesis, GenesisError, NetworkParams, NodeKey, PublicKey, Validator};
 pub use hash::{canonical_json, Hash32, Signature64};
 pub use reconcile::{reconcile, ChainReplaced, OrphanRecord, OrphanedPair, Reconciliation, Superseded};
-pub use tx::{receipt_id, result_hash, Identity, PairError, ReceiptId, RewardTx, TxPair, WorkReceiptTx};
+pub use tx::{receipt_id, result_hash, Identity, MAX_AMOUNT, PairError, ReceiptId, RewardTx, TxPair, WorkReceiptTx};
 pub use validate::{check_block, check_fork, BlockError, ChainRead, ChainSlice, ChainView, ForkError, ForkView, Landed};

@@ -14,13 +14,27 @@ pub struct Identity {
     pub contract_id: String,
 }
 
+/// The largest amount a pair may carry and a balance may reach: what the
+/// stores hold (SQLite's signed 64-bit integers). A larger amount does not
+/// decode, so no process can be handed a pair it could not store.
+pub const MAX_AMOUNT: u64 = i64::MAX as u64;
+
 /// Mints `amount` to `client_id` for `contract_id`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RewardTx {
     pub client_id: String,
     pub contract_id: String,
+    #[serde(deserialize_with = "bounded_amount")]
     pub amount: u64,
+}
+
+fn bounded_amount<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let v = u64::deserialize(d)?;
+    if v > MAX_AMOUNT {
+        return Err(serde::de::Error::custom(format!("amount {v} is above the largest amount, {MAX_AMOUNT}")));
+    }
+    Ok(v)
 }
 
 /// Records that `client_id` delivered a verified result for `contract_id`.
@@ -53,6 +67,8 @@ pub enum PairError {
     ZeroAmount,
     #[error("client_id or contract_id is empty")]
     EmptyId,
+    #[error("reward amount is above {MAX_AMOUNT}")]
+    AmountTooLarge,
 }
 
 /// sha256 of the canonical encoding of a submission's `result_data`.
@@ -118,6 +134,9 @@ impl TxPair {
         if r.amount == 0 {
             return Err(PairError::ZeroAmount);
         }
+        if r.amount > MAX_AMOUNT {
+            return Err(PairError::AmountTooLarge);
+        }
         Ok(())
     }
 }
@@ -155,6 +174,19 @@ mod tests {
         assert_eq!(p.check(), Err(PairError::ZeroAmount));
         let p = TxPair::new("", "c", 1, Hash32::default());
         assert_eq!(p.check(), Err(PairError::EmptyId));
+    }
+
+    #[test]
+    fn an_amount_the_stores_cannot_hold_does_not_decode_and_fails_the_check() {
+        let mut v = serde_json::to_value(pair()).unwrap();
+        v["reward_tx"]["amount"] = serde_json::json!(MAX_AMOUNT);
+        assert!(serde_json::from_value::<TxPair>(v.clone()).is_ok());
+        v["reward_tx"]["amount"] = serde_json::json!(MAX_AMOUNT + 1);
+        let err = serde_json::from_value::<TxPair>(v).unwrap_err();
+        assert!(err.to_string().contains("above the largest amount"), "{err}");
+        let mut p = pair();
+        p.reward_tx.amount = MAX_AMOUNT + 1;
+        assert_eq!(p.check(), Err(PairError::AmountTooLarge));
     }
 
     #[test]

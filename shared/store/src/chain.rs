@@ -92,7 +92,7 @@ impl ChainStore {
     /// Opens (or creates, with block 0 from `genesis`) the chain at `path`.
     /// Reads one block, the tip, whatever the chain's length.
     pub fn open(path: &Path, genesis: &Genesis) -> Result<Self> {
-        let mut conn = db::open(path, SCHEMA, CHAIN_SCHEMA_VERSION)?;
+        let mut conn = db::open(path, SCHEMA, CHAIN_SCHEMA_VERSION, &[])?;
         let g0 = Block::genesis(genesis);
         let stored: Option<String> =
             conn.query_row("SELECT hash FROM blocks WHERE idx = 0", [], |r| r.get(0)).optional()?;
@@ -128,17 +128,21 @@ impl ChainStore {
         &self.tip
     }
 
+    /// The block at `index` (none past what a store can hold).
     pub fn block(&self, index: u64) -> Result<Option<Block>> {
-        let body: Option<String> =
-            self.conn.prepare_cached(BLOCK_SQL)?.query_row([to_i64(index)?], |r| r.get(0)).optional()?;
+        let Ok(index) = i64::try_from(index) else { return Ok(None) };
+        let body: Option<String> = self.conn.prepare_cached(BLOCK_SQL)?.query_row([index], |r| r.get(0)).optional()?;
         body.map(|b| self.decode_block(&b)).transpose()
     }
 
-    /// Up to `limit` blocks from index `from` on.
+    /// Up to `limit` blocks from index `from` on (none from past what a
+    /// store can hold: such a range is empty, not an error).
     pub fn blocks(&self, from: u64, limit: u64) -> Result<Vec<Block>> {
+        let Ok(from) = i64::try_from(from) else { return Ok(Vec::new()) };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut stmt = self.conn.prepare_cached("SELECT body FROM blocks WHERE idx >= ?1 ORDER BY idx LIMIT ?2")?;
         let bodies = stmt
-            .query_map([to_i64(from)?, to_i64(limit)?], |r| r.get::<_, String>(0))?
+            .query_map([from, limit], |r| r.get::<_, String>(0))?
             .collect::<std::result::Result<Vec<_>, _>>()?;
         bodies.iter().map(|b| self.decode_block(b)).collect()
     }
@@ -392,11 +396,19 @@ fn insert_block(tx: &Transaction<'_>, b: &Block) -> Result<()> {
             "INSERT INTO identities (client_id, contract_id, receipt_id, block_idx, amount) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?
         .execute(params![p.reward_tx.client_id, p.reward_tx.contract_id, p.receipt_id().to_hex(), to_i64(b.index)?, amount])?;
-        tx.prepare_cached(
-            "INSERT INTO balances (client_id, balance) VALUES (?1, ?2)
-             ON CONFLICT(client_id) DO UPDATE SET balance = balance + excluded.balance",
-        )?
-        .execute(params![p.client_id(), amount])?;
+        // SQLite turns an overflowing sum into a float: the update is made
+        // only while the sum fits, and a block that would overflow a
+        // balance is refused (on every node: every store applies this).
+        let changed = tx
+            .prepare_cached(
+                "INSERT INTO balances (client_id, balance) VALUES (?1, ?2)
+                 ON CONFLICT(client_id) DO UPDATE SET balance = balance + excluded.balance
+                 WHERE balance <= 9223372036854775807 - excluded.balance",
+            )?
+            .execute(params![p.client_id(), amount])?;
+        if changed == 0 {
+            return Err(StoreError::BalanceOverflow { client_id: p.client_id().to_owned() });
+        }
     }
     Ok(())
 }

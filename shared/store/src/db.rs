@@ -5,8 +5,10 @@ use rusqlite::{Connection, OptionalExtension};
 use std::path::Path;
 
 /// Opens `path` with the durability settings every store uses and creates
-/// or checks its schema.
-pub(crate) fn open(path: &Path, schema: &str, version: i64) -> Result<Connection> {
+/// or checks its schema. `migrations[i]` upgrades an existing store from
+/// version `i + 1` to `i + 2`, each in one transaction, so a volume of an
+/// earlier release is brought to `version` on open.
+pub(crate) fn open(path: &Path, schema: &str, version: i64, migrations: &[&str]) -> Result<Connection> {
     let conn = Connection::open(path)?;
     // One owner process per store: its connection holds the lock for its
     // lifetime (a second opener gets "database is locked"), so transactions
@@ -28,7 +30,12 @@ pub(crate) fn open(path: &Path, schema: &str, version: i64) -> Result<Connection
             set_meta(&conn, "schema_version", &version.to_string())?;
         }
         Some(v) => {
-            let found: i64 = v.parse().map_err(|_| StoreError::Corrupt(format!("schema_version {v:?}")))?;
+            let mut found: i64 = v.parse().map_err(|_| StoreError::Corrupt(format!("schema_version {v:?}")))?;
+            while found < version {
+                let Some(step) = usize::try_from(found - 1).ok().and_then(|i| migrations.get(i)) else { break };
+                conn.execute_batch(&format!("BEGIN; {step} UPDATE meta SET value = '{}' WHERE key = 'schema_version'; COMMIT;", found + 1))?;
+                found += 1;
+            }
             if found != version {
                 return Err(StoreError::SchemaVersion { found, supported: version });
             }

@@ -41,6 +41,8 @@ pub enum StoreError {
     DuplicateIdentities(Vec<Identity>),
     #[error("amount or balance {0} does not fit the store's 63-bit integers")]
     Overflow(u64),
+    #[error("the balance of {client_id:?} would overflow")]
+    BalanceOverflow { client_id: String },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

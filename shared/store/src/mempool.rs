@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use uwl_ledger::{Identity, OrphanRecord, ReceiptId, Reconciliation, TipInfo, TxPair};
 
-pub const MEMPOOL_SCHEMA_VERSION: i64 = 1;
+pub const MEMPOOL_SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE pending (
@@ -38,6 +38,17 @@ CREATE TABLE superseded (
     at_ms      INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX superseded_client ON superseded (client_id);
+";
+
+/// Version 2: pairs set aside (a block carrying them was invalid).
+const SET_ASIDE: &str = "
+CREATE TABLE set_aside (
+    receipt_id TEXT PRIMARY KEY,
+    client_id  TEXT NOT NULL,
+    pair       TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    at_ms      INTEGER NOT NULL
+) WITHOUT ROWID;
 ";
 
 /// How a pair reached this mempool.
@@ -87,7 +98,60 @@ pub struct Mempool {
 
 impl Mempool {
     pub fn open(path: &Path) -> Result<Self> {
-        Ok(Self { conn: db::open(path, SCHEMA, MEMPOOL_SCHEMA_VERSION)? })
+        let mut m = Self { conn: db::open(path, &format!("{SCHEMA}{SET_ASIDE}"), MEMPOOL_SCHEMA_VERSION, &[SET_ASIDE])? };
+        m.set_aside_undecodable()?;
+        Ok(m)
+    }
+
+    /// Moves pending rows that no longer decode (for example an amount
+    /// above [`uwl_ledger::MAX_AMOUNT`] stored by an earlier release) out
+    /// of the way, so one bad row never stops reads or mining.
+    fn set_aside_undecodable(&mut self) -> Result<usize> {
+        let rows = self
+            .conn
+            .prepare("SELECT client_id, receipt_id, pair FROM pending")?
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let bad: Vec<_> = rows.into_iter().filter_map(|(c, r, p)| decode::<TxPair>(&p).err().map(|e| (c, r, p, e))).collect();
+        let tx = self.conn.transaction()?;
+        for (client, receipt, pair, e) in &bad {
+            tx.execute(
+                "INSERT OR REPLACE INTO set_aside (receipt_id, client_id, pair, reason, at_ms) VALUES (?1, ?2, ?3, ?4, 0)",
+                params![receipt, client, pair, format!("does not decode: {e}")],
+            )?;
+            tx.execute("DELETE FROM pending WHERE receipt_id = ?1", [receipt])?;
+            tracing::warn!(receipt_id = %receipt, error = %e, "pending pair does not decode: set aside");
+        }
+        tx.commit()?;
+        Ok(bad.len())
+    }
+
+    /// Takes `ids` out of pending into the set-aside records with `reason`
+    /// (a block carrying them was refused): kept for operators, never mined.
+    pub fn set_aside(&mut self, ids: &[Identity], reason: &str, now_ms: u64) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let mut n = 0;
+        for id in ids {
+            n += tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO set_aside (receipt_id, client_id, pair, reason, at_ms)
+                     SELECT receipt_id, client_id, pair, ?3, ?4 FROM pending WHERE client_id = ?1 AND contract_id = ?2",
+                )?
+                .execute(params![id.client_id, id.contract_id, reason, to_i64(now_ms)?])?;
+        }
+        remove_ids(&tx, ids)?;
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// Pairs set aside so far (receipt id and reason), newest first.
+    pub fn set_aside_records(&self, limit: u64) -> Result<Vec<(ReceiptId, String)>> {
+        let rows = self
+            .conn
+            .prepare_cached("SELECT receipt_id, reason FROM set_aside ORDER BY at_ms DESC LIMIT ?1")?
+            .query_map([to_i64(limit)?], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        rows.into_iter().map(|(r, why)| Ok((db::hash_from_sql(r)?, why))).collect()
     }
 
     /// Offers one pair; durable when this returns.
