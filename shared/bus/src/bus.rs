@@ -133,6 +133,9 @@ const WATCH_EVERY: Duration = Duration::from_millis(500);
 struct Watchdog {
     /// Milliseconds since `start` when the connection last delivered bytes.
     heard_ms: AtomicU64,
+    /// The client's received-bytes count when `heard_ms` was last set.
+    seen_bytes: AtomicU64,
+    stats: Arc<async_nats::client::Statistics>,
     start: std::time::Instant,
     stalls: AtomicU64,
     _stop: tokio_util::sync::DropGuard,
@@ -146,6 +149,11 @@ impl Watchdog {
 
     fn heard_now(&self) {
         self.heard_ms.store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Heard within [`STALL_AFTER`], or bytes arrived since the watchdog last looked.
+    fn live(&self) -> bool {
+        self.since_heard() < STALL_AFTER || self.stats.in_bytes.load(Ordering::Relaxed) != self.seen_bytes.load(Ordering::Relaxed)
     }
 }
 
@@ -162,7 +170,7 @@ async fn watch(client: async_nats::Client, dog: std::sync::Weak<Watchdog>, stop:
         }
     };
     let stats = client.statistics();
-    let mut seen = stats.in_bytes.load(Ordering::Relaxed);
+    let mut forced = None;
     let mut timer = tokio::time::interval(WATCH_EVERY);
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -172,8 +180,7 @@ async fn watch(client: async_nats::Client, dog: std::sync::Weak<Watchdog>, stop:
         }
         let Some(dog) = dog.upgrade() else { return };
         let now = stats.in_bytes.load(Ordering::Relaxed);
-        if now != seen {
-            seen = now;
+        if now != dog.seen_bytes.swap(now, Ordering::Relaxed) {
             dog.heard_now();
             continue;
         }
@@ -184,12 +191,15 @@ async fn watch(client: async_nats::Client, dog: std::sync::Weak<Watchdog>, stop:
             continue;
         }
         if quiet >= STALL_AFTER {
-            dog.stalls.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(quiet_ms = quiet.as_millis() as u64, "NATS connection delivered nothing: dropping and reconnecting it");
-            // Bounded: a client whose write buffer is full takes no
-            // command, and then its own unanswered pings close the connection.
-            let _ = tokio::time::timeout(WATCH_EVERY, client.force_reconnect()).await;
-            dog.heard_now();
+            // Health reads unhealthy from here until the new connection delivers.
+            if forced.is_none_or(|at: std::time::Instant| at.elapsed() >= STALL_AFTER) {
+                forced = Some(std::time::Instant::now());
+                dog.stalls.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(quiet_ms = quiet.as_millis() as u64, "NATS connection delivered nothing: dropping and reconnecting it");
+                // Bounded: a client whose write buffer is full takes no
+                // command, and then its own unanswered pings close the connection.
+                let _ = tokio::time::timeout(WATCH_EVERY, client.force_reconnect()).await;
+            }
         } else if quiet >= PROBE_AFTER {
             let _ = tokio::time::timeout(WATCH_EVERY, client.publish(probe.clone(), bytes::Bytes::new())).await;
         }
@@ -223,8 +233,11 @@ impl Bus {
             .await
             .map_err(|e| BusError::Transport(e.to_string()))?;
         let stop = CancellationToken::new();
+        let stats = client.statistics();
         let watchdog = Arc::new(Watchdog {
             heard_ms: AtomicU64::new(0),
+            seen_bytes: AtomicU64::new(stats.in_bytes.load(Ordering::Relaxed)),
+            stats,
             start: std::time::Instant::now(),
             stalls: AtomicU64::new(0),
             _stop: stop.clone().drop_guard(),
@@ -240,8 +253,7 @@ impl Bus {
     /// Connected, and the server was heard within [`STALL_AFTER`] (a
     /// stalled socket still reads "connected" to the client).
     pub fn is_connected(&self) -> bool {
-        self.client.connection_state() == async_nats::connection::State::Connected
-            && self.watchdog.since_heard() < STALL_AFTER
+        self.client.connection_state() == async_nats::connection::State::Connected && self.watchdog.live()
     }
 
     /// How often this connection was found stalled and made again.

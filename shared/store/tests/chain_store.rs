@@ -203,3 +203,24 @@ fn the_store_drives_adoption_of_a_better_fork() {
     assert_eq!(plan_adoption(&slice, &theirs, &net.genesis, T0 + 10), Ok(Plan::Known));
     assert_eq!(s.tip(), &theirs[2]);
 }
+
+/// A block that would take a balance past what the store holds is refused
+/// whole (SQLite would silently turn the sum into a float), and the chain
+/// is left as it was.
+#[test]
+fn a_block_overflowing_a_balance_is_refused_and_changes_nothing() {
+    let net = Net::new(1);
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir, &net.genesis);
+    let h = uwl_ledger::result_hash(&serde_json::json!(1));
+    let first = Block::mine(&net.block0().tip_info(), T0 + 1, &net.keys[0], vec![uwl_ledger::TxPair::new("rich", "r-1", uwl_ledger::MAX_AMOUNT, h)]);
+    s.apply(0, std::slice::from_ref(&first), T0).unwrap();
+    let second = Block::mine(&first.tip_info(), T0 + 2, &net.keys[0], vec![uwl_ledger::TxPair::new("rich", "r-2", 1, h)]);
+    let e = s.apply(1, std::slice::from_ref(&second), T0).unwrap_err();
+    assert!(matches!(&e, StoreError::BalanceOverflow { client_id } if client_id == "rich"), "{e}");
+    assert_eq!(s.tip(), &first);
+    assert_eq!(s.balance("rich").unwrap(), uwl_ledger::MAX_AMOUNT);
+    drop(s);
+    let s = open(&dir, &net.genesis);
+    assert_eq!(s.tip(), &first, "nothing of the refused block is on disk");
+}

@@ -75,3 +75,35 @@ fn reconciliation_is_applied_durably_and_idempotently() {
     assert_eq!(m.orphaned_for_client("alice").unwrap().len(), 3);
     assert_eq!(m.orphaned_for_client("alice").unwrap()[0].orphaned_ms, T0 + 10, "first record kept");
 }
+
+/// A version-1 store (before set-aside records) is migrated on open, and a
+/// pending row that no longer decodes (an amount past what a store holds)
+/// is set aside instead of failing every read and every mining attempt.
+#[test]
+fn a_version_1_store_migrates_and_an_undecodable_pair_is_set_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mempool.sqlite");
+    let (good, bad) = (pair("alice", "c1", 0), pair("mallory", "c2", 0));
+    {
+        let mut m = Mempool::open(&path).unwrap();
+        m.insert_many(&[(&good, Origin::Local), (&bad, Origin::Local)], T0).unwrap();
+    }
+    {
+        // Back to what release 1 wrote, with an amount it let through.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("DROP TABLE set_aside; UPDATE meta SET value = '1' WHERE key = 'schema_version';").unwrap();
+        let mut v = serde_json::to_value(&bad).unwrap();
+        v["reward_tx"]["amount"] = serde_json::json!(u64::MAX);
+        conn.execute("UPDATE pending SET pair = ?1 WHERE client_id = 'mallory'", [v.to_string()]).unwrap();
+    }
+    let mut m = Mempool::open(&path).unwrap();
+    assert_eq!(m.pending(10).unwrap(), vec![good.clone()], "the bad row no longer stops reads");
+    let aside = m.set_aside_records(10).unwrap();
+    assert_eq!(aside.len(), 1);
+    assert_eq!(aside[0].0, bad.receipt_id());
+    assert!(aside[0].1.contains("does not decode"), "{}", aside[0].1);
+    // set-aside by identity (a refused block) works on the migrated store
+    assert_eq!(m.set_aside(&[good.identity()], "refused", T0 + 1).unwrap(), 1);
+    assert!(m.is_empty().unwrap());
+    assert_eq!(m.set_aside_records(10).unwrap()[0], (good.receipt_id(), "refused".to_owned()));
+}
