@@ -47,13 +47,25 @@ pub struct Nats {
 }
 
 pub async fn nats() -> anyhow::Result<Nats> {
+    nats_with_max_payload(None).await
+}
+
+/// A NATS server whose `max_payload` is `bytes` (the image's default when
+/// `None`): messages bounded by it are tested against a small one.
+pub async fn nats_with_max_payload(bytes: Option<usize>) -> anyhow::Result<Nats> {
+    use testcontainers::ImageExt;
     require_image(NATS_IMAGE.0, NATS_IMAGE.1)?;
-    let container = GenericImage::new(NATS_IMAGE.0, NATS_IMAGE.1)
+    let image = GenericImage::new(NATS_IMAGE.0, NATS_IMAGE.1)
         .with_exposed_port(4222.tcp())
-        .with_wait_for(WaitFor::message_on_stderr("Server is ready"))
-        .start()
-        .await
-        .context("starting the NATS container")?;
+        .with_wait_for(WaitFor::message_on_stderr("Server is ready"));
+    let started = match bytes {
+        None => image.start().await,
+        Some(b) => {
+            let conf = format!("include standalone.conf\nmax_payload: {b}\n");
+            image.with_copy_to("/etc/nats/test.conf", conf.into_bytes()).with_cmd(["-c", "/etc/nats/test.conf"]).start().await
+        }
+    };
+    let container = started.context("starting the NATS container")?;
     let port = container.get_host_port_ipv4(4222.tcp()).await?;
     Ok(Nats { url: format!("nats://127.0.0.1:{port}"), container })
 }

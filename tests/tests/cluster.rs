@@ -247,7 +247,8 @@ async fn hostile_requests_never_eject_an_instance_and_long_polls_pass_the_edge()
         (reqwest::Method::GET, format!("/receipt/{unknown}?wait_ms=18446744073709551616"), Some(format!("Bearer {key}"))),
         (reqwest::Method::GET, "/submit_work".into(), None),
         (reqwest::Method::DELETE, "/chain".into(), None),
-        (reqwest::Method::GET, "/get_task?kind=hash".into(), Some(format!("Bearer    {key}"))),
+        (reqwest::Method::GET, "/get_task?kind=hash".into(), Some("Bearer    ak1.not-a-key".into())),
+        (reqwest::Method::GET, "/get_task?kind=hash".into(), Some(format!("Basic {key}"))),
         (reqwest::Method::GET, "/get_balance?client_id=x".into(), Some("Bearer ak1.%%%.%%%".into())),
         (reqwest::Method::POST, "/submit_work".into(), Some(format!("Bearer {key}"))),
     ];

@@ -341,3 +341,36 @@ async fn one_bad_pair_never_stops_block_production() -> anyhow::Result<()> {
     m.stop().await?;
     Ok(())
 }
+
+/// A replacement orphaning more pairs than one message holds is delivered
+/// to the miner in pages bounded in bytes and reconciled completely (a NATS
+/// server with a 64 KiB max payload; blocks of at most 60 pairs fit in it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replacement_larger_than_one_message_is_reconciled_in_pages() -> anyhow::Result<()> {
+    let _serial = serial();
+    capture_logs();
+    let nats = nats_with_max_payload(Some(64 * 1024)).await?;
+    let params = uwl_ledger::NetworkParams { max_pairs_per_block: 60, ..fast_params() };
+    let net = TestNet::new(2, params)?;
+    let c = Client::connect(&nats.url).await?;
+    let (a, b) = (pairs("a", 300), pairs("b", 300));
+    let (loser, lost, _winner) = forked_pair(&net, &nats, &c, &a, &b).await?;
+    let lost_pairs: usize = lost.iter().map(|b| b.transactions.len()).sum();
+    let lost_bytes = serde_json::to_vec(&lost)?.len();
+    assert!(lost_bytes > 64 * 1024, "the orphaned blocks ({lost_bytes} bytes) do not fit one message");
+    let services = [
+        net.sync("node-1", &nats.url, &[])?,
+        net.miner("node-1", &nats.url, &[])?,
+        net.sync("node-2", &nats.url, &[])?,
+        net.miner("node-2", &nats.url, &[])?,
+    ];
+    let all: Vec<TxPair> = a.iter().chain(&b).cloned().collect();
+    converged(&c, &["node-1", "node-2"], &all).await?;
+    assert_eq!(c.miner_stats(&loser).await?.requeued_total, lost_pairs as u64, "every orphaned pair re-queued");
+    assert!(logs_contain("reconciled in pages"), "the event came in pages");
+    println!("{loser} lost {} blocks ({lost_bytes} bytes, {lost_pairs} pairs): reconciled in pages", lost.len());
+    for s in services {
+        s.stop().await?;
+    }
+    Ok(())
+}

@@ -153,7 +153,11 @@ impl Miner {
     async fn contains(&self, ids: &[Identity], rid: &RequestId) -> Result<(HashMap<Identity, Landed>, TipInfo), BusError> {
         let mut out = HashMap::new();
         let mut tip = *self.tip.borrow();
-        for chunk in ids.chunks(CONTAINS_CHUNK) {
+        let budget = self.bus.reply_budget();
+        let mut rest = ids;
+        while !rest.is_empty() {
+            let (chunk, tail) = rest.split_at(uwl_bus::proto::fitting(&rest[..rest.len().min(CONTAINS_CHUNK)], budget));
+            rest = tail;
             let reply: ContainsReply = self.sync(&SyncQuery::Contains { ids: chunk.to_vec() }, rid).await?;
             tip = reply.tip;
             out.extend(chunk.iter().cloned().zip(reply.landed).filter_map(|(id, l)| l.map(|l| (id, l))));
@@ -182,11 +186,24 @@ impl Miner {
     }
 
     /// Sends `pairs` to every peer not marked down, each under the
-    /// replication bound. True if at least one peer stored them.
+    /// replication bound, in messages bounded in bytes. True if every
+    /// message was stored by at least one peer.
     async fn replicate(&self, pairs: &[TxPair], rid: &RequestId) -> bool {
         if pairs.is_empty() {
             return false;
         }
+        let budget = self.bus.reply_budget();
+        let mut rest = pairs;
+        let mut ok = true;
+        while !rest.is_empty() {
+            let (chunk, tail) = rest.split_at(uwl_bus::proto::fitting(rest, budget));
+            ok &= self.replicate_chunk(chunk, rid).await;
+            rest = tail;
+        }
+        ok
+    }
+
+    async fn replicate_chunk(&self, pairs: &[TxPair], rid: &RequestId) -> bool {
         let timeout = Duration::from_millis(self.settings.replicate_timeout_ms);
         let req = ReplicateRequest { from: self.id.clone(), pairs: pairs.to_vec() };
         let sends = self.peers.iter().filter(|p| self.peer_up(p)).map(|peer| {
@@ -529,20 +546,35 @@ impl Miner {
     /// mining filters pairs already in the chain in any case).
     async fn reconcile_once(self: &Arc<Self>, level: bool) -> Result<(), RemoteError> {
         let rid = RequestId::new();
+        // Orphaned blocks of the next event already reconciled from its
+        // earlier pages (a large event comes in pages bounded in bytes; a
+        // restart begins it again: reconciliation is idempotent).
+        let mut skip_blocks = 0u32;
         loop {
             let last = self.with_mempool(|m| m.last_event_seq()).await?;
-            let req = EventsRequest { ack_through: (last > 0).then_some(last), after: last, limit: 16 };
+            let req = EventsRequest { ack_through: (last > 0).then_some(last), after: last, limit: 16, skip_blocks };
             let reply: EventsReply = self
                 .bus
                 .request(subjects::sync_events(&self.id), &req, self.sync_timeout(), &rid)
                 .await
                 .map_err(RemoteError::unavailable)?;
             self.observe_tip(reply.tip);
+            if reply.partial {
+                let Some((seq, ev)) = reply.events.first() else { break };
+                self.reconcile_with(&ev.orphaned, None, &rid).await?;
+                skip_blocks += ev.orphaned.len() as u32;
+                debug!(event = seq, blocks = skip_blocks, "a page of a chain-replaced event reconciled");
+                continue;
+            }
             if reply.events.is_empty() {
                 break;
             }
             for (seq, ev) in reply.events {
+                if skip_blocks > 0 {
+                    info!(event = seq, blocks = skip_blocks as usize + ev.orphaned.len(), "a chain-replaced event larger than one message reconciled in pages");
+                }
                 self.reconcile_with(&ev.orphaned, Some(seq), &rid).await?;
+                skip_blocks = 0;
             }
         }
         if !level {

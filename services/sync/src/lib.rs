@@ -30,8 +30,6 @@ use uwl_ledger::{
 use uwl_store::{ChainStore, Replaced};
 use uwl_telemetry::{CommonSettings, Health};
 
-/// Largest reply of blocks, in bytes (NATS `max_payload` is set above it in `nats/`).
-const BLOCKS_REPLY_BUDGET: usize = 2 << 20;
 /// Most blocks a pull accumulates before it judges them.
 const MAX_PULL_BLOCKS: usize = 20_000;
 
@@ -115,6 +113,7 @@ impl Node {
     async fn read(self: Arc<Self>, q: SyncQuery) -> Result<Value, RemoteError> {
         let id = self.id.clone();
         let me = self.clone();
+        let budget = self.bus.reply_budget();
         self.with_store(move |s| -> uwl_store::Result<Value> {
             let tip = s.tip().tip_info();
             Ok(match q {
@@ -128,16 +127,7 @@ impl Node {
                         }
                     }
                     let mut blocks = s.blocks(start, u64::from(limit.clamp(1, 1_000)))?;
-                    let mut bytes = 0;
-                    let keep = blocks
-                        .iter()
-                        .take_while(|b| {
-                            bytes += serde_json::to_vec(b).map(|v| v.len()).unwrap_or(0);
-                            bytes <= BLOCKS_REPLY_BUDGET
-                        })
-                        .count()
-                        .max(1);
-                    blocks.truncate(keep);
+                    blocks.truncate(fitting(&blocks, budget));
                     json(&BlocksReply { tip, blocks })
                 }
                 SyncQuery::Balance { client_id } => json(&BalanceReply { balance: s.balance(&client_id)?, tip }),
@@ -210,13 +200,30 @@ impl Node {
         Ok(reply)
     }
 
+    /// Chain-replaced events, in a reply bounded in bytes: whole events
+    /// while they fit, else one page of the first event's orphaned blocks.
     async fn events(self: Arc<Self>, req: EventsRequest) -> Result<EventsReply, RemoteError> {
+        let budget = self.bus.reply_budget();
         self.with_store(move |s| -> uwl_store::Result<EventsReply> {
             if let Some(seq) = req.ack_through {
                 s.delete_events_through(seq)?;
             }
-            let events = s.events_after(req.after, u64::from(req.limit.clamp(1, 100)))?;
-            Ok(EventsReply { events, tip: s.tip().tip_info() })
+            let mut events = s.events_after(req.after, u64::from(req.limit.clamp(1, 100)))?;
+            if let Some((_, first)) = events.first_mut() {
+                let skip = (req.skip_blocks as usize).min(first.orphaned.len());
+                first.orphaned.drain(..skip);
+            }
+            let whole = fitting(&events, budget);
+            let mut partial = false;
+            if let Some((_, first)) = events.first_mut() {
+                if whole == 1 && serde_json::to_vec(&*first).map_or(usize::MAX, |v| v.len()) > budget {
+                    let total = first.orphaned.len();
+                    first.orphaned.truncate(fitting(&first.orphaned, budget / 2));
+                    partial = first.orphaned.len() < total;
+                }
+            }
+            events.truncate(whole);
+            Ok(EventsReply { events, tip: s.tip().tip_info(), partial })
         })
         .await?
         .map_err(RemoteError::internal)

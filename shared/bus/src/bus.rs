@@ -256,6 +256,12 @@ impl Bus {
         self.client.connection_state() == async_nats::connection::State::Connected && self.watchdog.live()
     }
 
+    /// The most bytes one reply should carry: a quarter of the server's
+    /// `max_payload` (JSON framing and the rest of a reply fit in the rest).
+    pub fn reply_budget(&self) -> usize {
+        (self.client.server_info().max_payload / 4).max(4 * 1024)
+    }
+
     /// How often this connection was found stalled and made again.
     pub fn stalls(&self) -> u64 {
         self.watchdog.stalls.load(Ordering::Relaxed)

@@ -91,19 +91,43 @@ pub enum AppendReply {
     },
 }
 
+/// How many of `items`, from the first, fit in `budget` bytes of JSON;
+/// at least one (a single item is bounded elsewhere: a block by its cap).
+pub fn fitting<T: Serialize>(items: &[T], budget: usize) -> usize {
+    let mut bytes = 0;
+    items
+        .iter()
+        .take_while(|i| {
+            bytes += serde_json::to_vec(i).map(|v| v.len() + 1).unwrap_or(usize::MAX / 2);
+            bytes <= budget
+        })
+        .count()
+        .max(1)
+        .min(items.len())
+}
+
 /// On [`crate::subjects::sync_events`]: acknowledge events up to
-/// `ack_through`, then fetch those after `after`.
+/// `ack_through`, then fetch those after `after`, leaving out the first
+/// `skip_blocks` orphaned blocks of the first one (already reconciled from
+/// an earlier page of it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventsRequest {
     pub ack_through: Option<u64>,
     pub after: u64,
     pub limit: u32,
+    #[serde(default)]
+    pub skip_blocks: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventsReply {
     pub events: Vec<(u64, ChainReplaced)>,
     pub tip: TipInfo,
+    /// The one event in `events` is too large for one reply and carries
+    /// only a page of its orphaned blocks: ask again with `skip_blocks`
+    /// advanced past them (the reply is bounded in bytes, not only in count).
+    #[serde(default)]
+    pub partial: bool,
 }
 
 /// Published on [`crate::subjects::TIPS`] by every sync.
