@@ -98,6 +98,12 @@ async fn every_status_code_with_its_error_body_and_no_state_change_on_rejection(
     expect(&h.submit(&key, &client, &expired.seal(&net.issuer()?), &json!({"nonce": 0})).await?, 410, "expired");
     expect(&h.get(&format!("/get_balance?client_id={other}"), Some(&key)).await?, 403, "forbidden");
     expect(&h.get("/get_balance", Some(&key)).await?, 400, "bad_request");
+    expect(&h.get(&format!("/get_balance?client_id={client}&limit=0"), Some(&key)).await?, 400, "bad_request");
+    expect(&h.get(&format!("/get_balance?client_id={client}&limit=1001"), Some(&key)).await?, 400, "bad_request");
+    expect(&h.get(&format!("/get_balance?client_id={client}&pending_cursor=zz"), Some(&key)).await?, 400, "bad_request");
+    expect(&h.get(&format!("/orphaned_tx?client_id={client}&cursor=12"), Some(&key)).await?, 400, "bad_request");
+    let (code, page, _) = h.get(&format!("/orphaned_tx?client_id={client}&limit=1000"), Some(&key)).await?;
+    assert_eq!((code, &page["orphaned"], &page["next_cursor"]), (200, &json!([]), &Value::Null), "{page}");
     expect(&h.get("/receipt/xyz", Some(&key)).await?, 400, "bad_request");
     expect(&h.get("/chain?from=abc", None).await?, 400, "bad_request");
     // Out of range is a 400 naming the range, never a 5xx (the store holds

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
-use uwl_bus::proto::{SubmitBatch, SubmitOrigin, SubmitReply, SubmitRequest, SubmitStatus};
+use uwl_bus::proto::{ClientPending, MinerQuery, MinerReceipt, SubmitBatch, SubmitOrigin, SubmitReply, SubmitRequest, SubmitStatus};
 use uwl_ledger::testkit::pair;
 use uwl_ledger::{current_leader, Block, TxPair, MAX_AMOUNT};
 use uwl_tests::*;
@@ -74,7 +74,7 @@ async fn two_nodes_fork_and_the_losers_pairs_are_requeued_and_mined() -> anyhow:
     let nats = nats().await?;
     let net = TestNet::new(2, fast_params())?;
     let c = Client::connect(&nats.url).await?;
-    let (a, b) = (pairs("a", 3), pairs("b", 2));
+    let (a, b) = (pairs("a", 6), pairs("b", 6)); // two per client on each side
     let (loser, lost, winner) = forked_pair(&net, &nats, &c, &a, &b).await?;
     let lost_pairs: usize = lost.iter().map(|b| b.transactions.len()).sum();
 
@@ -95,6 +95,35 @@ async fn two_nodes_fork_and_the_losers_pairs_are_requeued_and_mined() -> anyhow:
     assert_eq!(c.miner_stats(&loser).await?.requeued_total, lost_pairs as u64, "the re-queue counter");
     assert!(logs_contain(&format!("our block orphaned, re-queuing {lost_pairs} tx")), "the log line");
     println!("fork: {loser} lost {} blocks, {lost_pairs} pairs re-queued and mined again", lost.len());
+    // The owners' records are on every validator (replicated), so a client
+    // reads the same orphaned list and receipt status from either node, and
+    // in pages that together are the whole list.
+    let owner = lost[0].transactions[0].client_id().to_owned();
+    let read = |node: &'static str, after: Option<uwl_ledger::ReceiptId>, limit: u32| {
+        let (c, owner) = (&c, owner.clone());
+        async move {
+            let q = MinerQuery::Client { client_id: owner, limit, pending_after: None, orphaned_after: after };
+            let r: ClientPending = c.bus.request(uwl_bus::subjects::miner_read(node), &q, c.timeout, &uwl_bus::RequestId::new()).await?;
+            anyhow::Ok(r)
+        }
+    };
+    let on_loser: Vec<_> = read(if loser == "node-1" { "node-1" } else { "node-2" }, None, 1_000).await?.orphaned;
+    assert!(!on_loser.is_empty());
+    let winner_node = if winner == "node-1" { "node-1" } else { "node-2" };
+    wait_for("the orphan records replicated to the winner", LONG, || async {
+        Ok((read(winner_node, None, 1_000).await?.orphaned.len() == on_loser.len()).then_some(()))
+    })
+    .await?;
+    let first = read(winner_node, None, 1).await?;
+    assert!(first.more_orphaned && first.orphaned.len() == 1);
+    let rest = read(winner_node, Some(first.orphaned[0].pair.receipt_id()), 1_000).await?;
+    let paged: Vec<_> = first.orphaned.iter().chain(&rest.orphaned).map(|o| o.pair.receipt_id()).collect();
+    assert_eq!(paged, on_loser.iter().map(|o| o.pair.receipt_id()).collect::<Vec<_>>(), "same records, same order");
+    for o in &on_loser {
+        let q = MinerQuery::Receipt { receipt_id: o.pair.receipt_id() };
+        let r: MinerReceipt = c.bus.request(uwl_bus::subjects::miner_read(winner_node), &q, c.timeout, &uwl_bus::RequestId::new()).await?;
+        assert_eq!(r.orphaned.map(|x| x.block_hash), Some(o.block_hash), "the receipt's orphan record is on the winner too");
+    }
     for s in services {
         s.stop().await?;
     }

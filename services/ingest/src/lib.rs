@@ -428,6 +428,19 @@ fn query_int(q: &HashMap<String, String>, key: &str, default: u64, range: std::o
         .ok_or_else(|| ApiError::BadRequest(format!("{key} must be an integer from {} to {}", range.start(), range.end())))
 }
 
+/// A list's cursor (`cursor`, `pending_cursor`, `orphaned_cursor`): the
+/// receipt id a page ended at, as `next_*cursor` gave it.
+fn query_cursor(q: &HashMap<String, String>, key: &str) -> Result<Option<Hash32>, ApiError> {
+    q.get(key)
+        .map(|v| Hash32::from_hex(v).map_err(|_| ApiError::BadRequest(format!("{key} must be a cursor a previous page returned (64 hex digits)"))))
+        .transpose()
+}
+
+/// The cursor of the next page, when there is one.
+fn next_cursor(more: bool, last: Option<Hash32>) -> Option<Hash32> {
+    last.filter(|_| more)
+}
+
 fn now_ms() -> u64 {
     SystemClock.now_ms()
 }
@@ -662,8 +675,12 @@ async fn get_balance(
 ) -> Result<Json<Value>, ApiError> {
     let rid = rid(&headers);
     let client = own_client(&headers, &state, &q)?;
+    let limit = query_int(&q, "limit", u64::from(PAGE_DEFAULT), 1..=u64::from(PAGE_MAX))? as u32;
+    let (pending_after, orphaned_after) = (query_cursor(&q, "pending_cursor")?, query_cursor(&q, "orphaned_cursor")?);
     let bal: BalanceReply = state.sync(&SyncQuery::Balance { client_id: client.clone() }, &rid).await?;
-    let mine: ClientPending = state.miner(&MinerQuery::Client { client_id: client.clone() }, &rid).await?;
+    let mine: ClientPending = state.miner(&MinerQuery::Client { client_id: client.clone(), limit, pending_after, orphaned_after }, &rid).await?;
+    let next_pending = next_cursor(mine.more_pending, mine.pending.last().map(TxPair::receipt_id));
+    let next_orphaned = next_cursor(mine.more_orphaned, mine.orphaned.last().map(|o| o.pair.receipt_id()));
     // The mempool lets go of pairs a peer's block carried on its next
     // reconciliation: those already counted in the balance read above (in
     // a block at or below its tip) are not pending any more.
@@ -683,6 +700,7 @@ async fn get_balance(
     let last_sync = state.tips.last_heard(state.me()).map(|(_, at)| now_ms().saturating_sub(at.elapsed().as_millis() as u64));
     Ok(Json(json!({
         "client_id": client, "balance": bal.balance, "pending_reward": pending, "orphaned": orphaned,
+        "next_pending_cursor": next_pending, "next_orphaned_cursor": next_orphaned,
         "chain_tip_index": bal.tip.index, "chain_tip_hash": bal.tip.hash, "last_sync_time": last_sync, "node_id": state.me(),
     })))
 }
@@ -694,9 +712,12 @@ async fn orphaned_tx(
 ) -> Result<Json<Value>, ApiError> {
     let rid = rid(&headers);
     let client = own_client(&headers, &state, &q)?;
-    let mine: ClientPending = state.miner(&MinerQuery::Client { client_id: client.clone() }, &rid).await?;
+    let limit = query_int(&q, "limit", u64::from(PAGE_DEFAULT), 1..=u64::from(PAGE_MAX))? as u32;
+    let query = MinerQuery::Client { client_id: client.clone(), limit, pending_after: None, orphaned_after: query_cursor(&q, "cursor")? };
+    let mine: ClientPending = state.miner(&query, &rid).await?;
+    let next = next_cursor(mine.more_orphaned, mine.orphaned.last().map(|o| o.pair.receipt_id()));
     let orphaned = orphan_statuses(&state, &mine.orphaned, &rid).await?;
-    Ok(Json(json!({ "client_id": client, "orphaned": orphaned, "node_id": state.me() })))
+    Ok(Json(json!({ "client_id": client, "orphaned": orphaned, "next_cursor": next, "node_id": state.me() })))
 }
 
 /// A receipt's status on this node, and the client it belongs to.

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use uwl_bus::proto::*;
 use uwl_bus::{serve, subjects, Bus, BusError, RemoteError, RequestId};
-use uwl_ledger::{current_leader, reconcile, Block, Clock, Genesis, Identity, Landed, NodeKey, SystemClock, TipInfo, TxPair};
+use uwl_ledger::{current_leader, reconcile, Block, Clock, Genesis, Identity, Landed, NodeKey, OrphanRecord, Superseded, SystemClock, TipInfo, TxPair};
 use uwl_store::{Insert, Mempool, Origin};
 use uwl_telemetry::{CommonSettings, Health};
 
@@ -197,17 +197,39 @@ impl Miner {
         let mut ok = true;
         while !rest.is_empty() {
             let (chunk, tail) = rest.split_at(uwl_bus::proto::fitting(rest, budget));
-            ok &= self.replicate_chunk(chunk, rid).await;
+            ok &= self.push(&self.replication(chunk.to_vec(), Vec::new(), Vec::new()), rid).await;
             rest = tail;
         }
         ok
     }
 
-    async fn replicate_chunk(&self, pairs: &[TxPair], rid: &RequestId) -> bool {
+    /// Sends owners' records to every peer (best effort: anti-entropy
+    /// sends every record again in time), in messages bounded in bytes.
+    async fn replicate_records(&self, orphaned: &[OrphanRecord], superseded: &[Superseded], rid: &RequestId) {
+        let budget = self.bus.reply_budget();
+        let mut rest = orphaned;
+        while !rest.is_empty() {
+            let (chunk, tail) = rest.split_at(uwl_bus::proto::fitting(rest, budget));
+            self.push(&self.replication(Vec::new(), chunk.to_vec(), Vec::new()), rid).await;
+            rest = tail;
+        }
+        let mut rest = superseded;
+        while !rest.is_empty() {
+            let (chunk, tail) = rest.split_at(uwl_bus::proto::fitting(rest, budget));
+            self.push(&self.replication(Vec::new(), Vec::new(), chunk.to_vec()), rid).await;
+            rest = tail;
+        }
+    }
+
+    fn replication(&self, pairs: Vec<TxPair>, orphaned: Vec<OrphanRecord>, superseded: Vec<Superseded>) -> ReplicateRequest {
+        ReplicateRequest { from: self.id.clone(), pairs, orphaned, superseded }
+    }
+
+    /// Sends `req` to every peer not marked down under the replication
+    /// bound. True if at least one peer stored it.
+    async fn push(&self, req: &ReplicateRequest, rid: &RequestId) -> bool {
         let timeout = Duration::from_millis(self.settings.replicate_timeout_ms);
-        let req = ReplicateRequest { from: self.id.clone(), pairs: pairs.to_vec() };
         let sends = self.peers.iter().filter(|p| self.peer_up(p)).map(|peer| {
-            let req = &req;
             async move {
                 let r: Result<ReplicateReply, BusError> =
                     self.bus.request(subjects::miner_replicate(peer), req, timeout, rid).await;
@@ -387,12 +409,16 @@ impl Miner {
 
     async fn replicated(self: Arc<Self>, req: ReplicateRequest) -> Result<ReplicateReply, RemoteError> {
         let now = self.now();
-        let pairs = req.pairs;
-        if let Some(bad) = pairs.iter().find(|p| p.check().is_err()) {
+        let ReplicateRequest { pairs, orphaned, superseded, .. } = req;
+        let carried = pairs.iter().chain(orphaned.iter().map(|o| &o.pair)).chain(superseded.iter().map(|s| &s.pair));
+        if let Some(bad) = carried.into_iter().find(|p| p.check().is_err()) {
             return Err(RemoteError::bad_request(format!("malformed pair {:?}", bad.identity())));
         }
         let inserts = self
             .with_mempool(move |m| {
+                if !orphaned.is_empty() || !superseded.is_empty() {
+                    m.insert_records(&orphaned, &superseded, now)?;
+                }
                 let refs: Vec<(&TxPair, Origin)> = pairs.iter().map(|p| (p, Origin::Replicated)).collect();
                 m.insert_many(&refs, now)
             })
@@ -411,10 +437,15 @@ impl Miner {
         let id = self.id.clone();
         self.with_mempool(move |m| {
             Ok(match q {
-                MinerQuery::Client { client_id } => json(&ClientPending {
-                    pending: m.pending_for_client(&client_id)?,
-                    orphaned: m.orphaned_for_client(&client_id)?,
-                }),
+                MinerQuery::Client { client_id, limit, pending_after, orphaned_after } => {
+                    let limit = u64::from(limit.clamp(1, PAGE_MAX));
+                    let mut pending = m.pending_for_client(&client_id, pending_after.as_ref(), limit + 1)?;
+                    let mut orphaned = m.orphaned_for_client(&client_id, orphaned_after.as_ref(), limit + 1)?;
+                    let (more_pending, more_orphaned) = (pending.len() as u64 > limit, orphaned.len() as u64 > limit);
+                    pending.truncate(limit as usize);
+                    orphaned.truncate(limit as usize);
+                    json(&ClientPending { pending, orphaned, more_pending, more_orphaned })
+                }
                 MinerQuery::Receipt { receipt_id } => json(&MinerReceipt {
                     pending: m.by_receipt(&receipt_id)?,
                     superseded_by: m.superseded_by(&receipt_id)?,
@@ -605,6 +636,14 @@ impl Miner {
         let requeued = r.requeue.len();
         let (now, record) = (self.now(), r.clone());
         self.with_mempool(move |m| m.apply_reconciliation(&record, &tip, seq, now)).await?;
+        // Every validator keeps the owners' records, so a client reads the
+        // same whichever node serves it.
+        let records: Vec<OrphanRecord> = r
+            .orphaned
+            .iter()
+            .map(|o| OrphanRecord { pair: o.pair.clone(), block_index: o.block_index, block_hash: o.block_hash, orphaned_ms: now })
+            .collect();
+        self.replicate_records(&records, &r.superseded, rid).await;
         self.metrics.requeued.inc_by(requeued as u64);
         let ours = orphaned.iter().filter(|b| b.creator_node_id == self.id).count();
         if ours > 0 {
@@ -621,6 +660,39 @@ impl Miner {
         Ok(())
     }
 }
+
+impl Miner {
+    /// Anti-entropy: pending pairs are pushed to peers again on a timer,
+    /// and the owners' records a page at a time (walking the tables by
+    /// receipt id, from the start again at their end).
+    async fn anti_entropy_loop(self: Arc<Self>, stop: CancellationToken) -> Result<(), BusError> {
+        let mut timer = tokio::time::interval(Duration::from_millis(self.settings.anti_entropy_interval_ms));
+        let (mut orphaned_after, mut superseded_after) = (None, None);
+        loop {
+            tokio::select! { _ = stop.cancelled() => break, _ = timer.tick() => {} }
+            let (oa, sa) = (orphaned_after, superseded_after);
+            let read = self
+                .with_mempool(move |mp| Ok((mp.pending(5_000)?, mp.orphaned_page(oa.as_ref(), RECORDS_PAGE)?, mp.superseded_page(sa.as_ref(), RECORDS_PAGE)?)))
+                .await;
+            let (pending, orphaned, superseded) = match read {
+                Ok(r) => r,
+                Err(e) => {
+                    warn!(%e, "anti-entropy: mempool read failed");
+                    continue;
+                }
+            };
+            orphaned_after = orphaned.last().filter(|_| orphaned.len() as u64 == RECORDS_PAGE).map(|o| o.pair.receipt_id());
+            superseded_after = superseded.last().filter(|_| superseded.len() as u64 == RECORDS_PAGE).map(|s| s.pair.receipt_id());
+            let rid = RequestId::new();
+            self.replicate(&pending, &rid).await;
+            self.replicate_records(&orphaned, &superseded, &rid).await;
+        }
+        Ok(())
+    }
+}
+
+/// Owners' records pushed per anti-entropy round (of each kind).
+const RECORDS_PAGE: u64 = 500;
 
 fn status_label(s: SubmitStatus) -> &'static str {
     match s {
@@ -741,22 +813,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         }
         Ok(())
     });
-    let (m, stop) = (miner.clone(), workers.clone());
-    background.spawn(async move {
-        let mut timer = tokio::time::interval(Duration::from_millis(m.settings.anti_entropy_interval_ms));
-        loop {
-            tokio::select! { _ = stop.cancelled() => break, _ = timer.tick() => {} }
-            let pending = match m.with_mempool(|mp| mp.pending(5_000)).await {
-                Ok(p) => p,
-                Err(e) => {
-                    warn!(%e, "anti-entropy: mempool read failed");
-                    continue;
-                }
-            };
-            m.replicate(&pending, &RequestId::new()).await;
-        }
-        Ok(())
-    });
+    background.spawn(miner.clone().anti_entropy_loop(workers.clone()));
 
     shutdown.cancelled().await;
     while let Some(res) = tasks.join_next().await {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use uwl_ledger::{Block, ChainReplaced, Hash32, Identity, Landed, OrphanRecord, ReceiptId, TipInfo, TxPair};
+use uwl_ledger::{Block, ChainReplaced, Hash32, Identity, Landed, OrphanRecord, ReceiptId, Superseded, TipInfo, TxPair};
 
 // ---- sync ----
 
@@ -205,6 +205,12 @@ pub struct SubmitReply {
 pub struct ReplicateRequest {
     pub from: String,
     pub pairs: Vec<TxPair>,
+    /// Owners' records (orphaned and superseded pairs), so every validator
+    /// answers a client the same; stored idempotently.
+    #[serde(default)]
+    pub orphaned: Vec<OrphanRecord>,
+    #[serde(default)]
+    pub superseded: Vec<Superseded>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -216,8 +222,17 @@ pub struct ReplicateReply {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum MinerQuery {
-    /// -> [`ClientPending`]
-    Client { client_id: String },
+    /// A page of each of the client's lists, in receipt-id order, after
+    /// the given receipt ids. -> [`ClientPending`]
+    Client {
+        client_id: String,
+        #[serde(default = "default_page")]
+        limit: u32,
+        #[serde(default)]
+        pending_after: Option<ReceiptId>,
+        #[serde(default)]
+        orphaned_after: Option<ReceiptId>,
+    },
     /// -> [`MinerReceipt`]
     Receipt { receipt_id: ReceiptId },
     /// The pending pair of each identity, if any. -> `Vec<Option<TxPair>>`, in order.
@@ -230,6 +245,19 @@ pub enum MinerQuery {
 pub struct ClientPending {
     pub pending: Vec<TxPair>,
     pub orphaned: Vec<OrphanRecord>,
+    /// More pending pairs (orphan records) follow the last one returned.
+    #[serde(default)]
+    pub more_pending: bool,
+    #[serde(default)]
+    pub more_orphaned: bool,
+}
+
+/// The default page of a client's list, and the largest one.
+pub const PAGE_DEFAULT: u32 = 100;
+pub const PAGE_MAX: u32 = 1_000;
+
+fn default_page() -> u32 {
+    PAGE_DEFAULT
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@ use crate::Result;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use uwl_ledger::{Identity, OrphanRecord, ReceiptId, Reconciliation, TipInfo, TxPair};
+use uwl_ledger::{Identity, OrphanRecord, ReceiptId, Reconciliation, Superseded, TipInfo, TxPair};
 
 pub const MEMPOOL_SCHEMA_VERSION: i64 = 2;
 
@@ -198,8 +198,14 @@ impl Mempool {
         )
     }
 
-    pub fn pending_for_client(&self, client_id: &str) -> Result<Vec<TxPair>> {
-        self.pairs("SELECT pair FROM pending WHERE client_id = ?1 ORDER BY received_ms", [client_id])
+    /// Up to `limit` of the client's pending pairs after receipt `after`, in
+    /// receipt-id order (the same order on every node).
+    pub fn pending_for_client(&self, client_id: &str, after: Option<&ReceiptId>, limit: u64) -> Result<Vec<TxPair>> {
+        let after = after.map(ReceiptId::to_hex).unwrap_or_default();
+        self.pairs(
+            "SELECT pair FROM pending WHERE client_id = ?1 AND receipt_id > ?2 ORDER BY receipt_id LIMIT ?3",
+            params![client_id, after, to_i64(limit)?],
+        )
     }
 
     fn pairs<P: rusqlite::Params>(&self, sql: &str, p: P) -> Result<Vec<TxPair>> {
@@ -250,24 +256,10 @@ impl Mempool {
             insert_pair(&tx, p, Origin::Requeued, now_ms)?;
         }
         for o in &r.orphaned {
-            tx.prepare_cached(
-                "INSERT OR IGNORE INTO orphaned (receipt_id, client_id, pair, block_index, block_hash, orphaned_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![
-                o.pair.receipt_id().to_hex(),
-                o.pair.client_id(),
-                encode(&o.pair),
-                to_i64(o.block_index)?,
-                o.block_hash.to_hex(),
-                to_i64(now_ms)?
-            ])?;
+            insert_orphan(&tx, &o.pair, o.block_index, &o.block_hash, now_ms)?;
         }
         for s in &r.superseded {
-            tx.prepare_cached(
-                "INSERT OR IGNORE INTO superseded (receipt_id, client_id, pair, by_receipt, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![s.pair.receipt_id().to_hex(), s.pair.client_id(), encode(&s.pair), s.by.to_hex(), to_i64(now_ms)?])?;
+            insert_superseded(&tx, s, now_ms)?;
         }
         db::set_meta(&tx, "reconciled_tip", &encode(tip))?;
         if let Some(seq) = event_seq {
@@ -287,14 +279,59 @@ impl Mempool {
         db::get_meta(&self.conn, "reconciled_tip")?.map(|t| decode(&t)).transpose()
     }
 
-    /// This client's pairs that were in orphaned blocks of this node.
-    pub fn orphaned_for_client(&self, client_id: &str) -> Result<Vec<OrphanRecord>> {
+    /// Up to `limit` of the client's pairs that were in orphaned blocks
+    /// (of this node, or of a peer that replicated its records), after
+    /// receipt `after`, in receipt-id order.
+    pub fn orphaned_for_client(&self, client_id: &str, after: Option<&ReceiptId>, limit: u64) -> Result<Vec<OrphanRecord>> {
+        let after = after.map(ReceiptId::to_hex).unwrap_or_default();
+        self.orphan_records(
+            "SELECT pair, block_index, block_hash, orphaned_ms FROM orphaned
+             WHERE client_id = ?1 AND receipt_id > ?2 ORDER BY receipt_id LIMIT ?3",
+            params![client_id, after, to_i64(limit)?],
+        )
+    }
+
+    /// Up to `limit` orphan records after receipt `after`, in receipt-id
+    /// order (anti-entropy walks the table with it).
+    pub fn orphaned_page(&self, after: Option<&ReceiptId>, limit: u64) -> Result<Vec<OrphanRecord>> {
+        let after = after.map(ReceiptId::to_hex).unwrap_or_default();
+        self.orphan_records(
+            "SELECT pair, block_index, block_hash, orphaned_ms FROM orphaned WHERE receipt_id > ?1 ORDER BY receipt_id LIMIT ?2",
+            params![after, to_i64(limit)?],
+        )
+    }
+
+    /// Up to `limit` superseded records after receipt `after`, in receipt-id order.
+    pub fn superseded_page(&self, after: Option<&ReceiptId>, limit: u64) -> Result<Vec<Superseded>> {
+        let after = after.map(ReceiptId::to_hex).unwrap_or_default();
         let rows = self
             .conn
-            .prepare_cached(
-                "SELECT pair, block_index, block_hash, orphaned_ms FROM orphaned WHERE client_id = ?1 ORDER BY orphaned_ms",
-            )?
-            .query_map([client_id], |r| {
+            .prepare_cached("SELECT pair, by_receipt FROM superseded WHERE receipt_id > ?1 ORDER BY receipt_id LIMIT ?2")?
+            .query_map(params![after, to_i64(limit)?], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        rows.into_iter().map(|(pair, by)| Ok(Superseded { pair: decode(&pair)?, by: db::hash_from_sql(by)? })).collect()
+    }
+
+    /// Stores a peer's owners' records; ones already held are kept as they
+    /// are (idempotent). Returns how many were new.
+    pub fn insert_records(&mut self, orphaned: &[OrphanRecord], superseded: &[Superseded], now_ms: u64) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let mut n = 0;
+        for o in orphaned {
+            n += insert_orphan(&tx, &o.pair, o.block_index, &o.block_hash, o.orphaned_ms)?;
+        }
+        for s in superseded {
+            n += insert_superseded(&tx, s, now_ms)?;
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
+    fn orphan_records<P: rusqlite::Params>(&self, sql: &str, p: P) -> Result<Vec<OrphanRecord>> {
+        let rows = self
+            .conn
+            .prepare_cached(sql)?
+            .query_map(p, |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
             })?
             .collect::<std::result::Result<Vec<_>, _>>()?;
@@ -360,6 +397,21 @@ fn insert_pair(tx: &Transaction<'_>, p: &TxPair, origin: Origin, now_ms: u64) ->
         to_i64(now_ms)?
     ])?;
     Ok(Insert::Added)
+}
+
+fn insert_orphan(tx: &Transaction<'_>, pair: &TxPair, block_index: u64, block_hash: &uwl_ledger::Hash32, at_ms: u64) -> Result<usize> {
+    Ok(tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO orphaned (receipt_id, client_id, pair, block_index, block_hash, orphaned_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![pair.receipt_id().to_hex(), pair.client_id(), encode(pair), to_i64(block_index)?, block_hash.to_hex(), to_i64(at_ms)?])?)
+}
+
+fn insert_superseded(tx: &Transaction<'_>, s: &Superseded, at_ms: u64) -> Result<usize> {
+    Ok(tx
+        .prepare_cached("INSERT OR IGNORE INTO superseded (receipt_id, client_id, pair, by_receipt, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![s.pair.receipt_id().to_hex(), s.pair.client_id(), encode(&s.pair), s.by.to_hex(), to_i64(at_ms)?])?)
 }
 
 fn remove_ids(tx: &Transaction<'_>, ids: &[Identity]) -> Result<usize> {

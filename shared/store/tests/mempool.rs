@@ -22,7 +22,7 @@ fn inserts_are_idempotent_and_conflicts_are_reported() {
     assert_eq!(m.len().unwrap(), 3);
     assert_eq!(m.oldest_received_ms().unwrap(), Some(T0));
     assert_eq!(m.pending(10).unwrap()[0], a);
-    assert_eq!(m.pending_for_client("bob").unwrap().len(), 2);
+    assert_eq!(m.pending_for_client("bob", None, 100).unwrap().len(), 2);
     assert_eq!(m.get(&a.identity()).unwrap(), Some(a.clone()));
     assert_eq!(m.by_receipt(&a.receipt_id()).unwrap(), Some(a.clone()));
     assert_eq!(m.remove(&[a.identity()]).unwrap(), 1);
@@ -62,7 +62,7 @@ fn reconciliation_is_applied_durably_and_idempotently() {
     };
     assert_eq!(state(&m), vec!["q", "z"]);
     assert_eq!(m.superseded_by(&y.receipt_id()).unwrap(), Some(y2.receipt_id()));
-    assert_eq!(m.orphaned_for_client("alice").unwrap().len(), 3);
+    assert_eq!(m.orphaned_for_client("alice", None, 100).unwrap().len(), 3);
 
     // again, after a reopen: same state
     drop(m);
@@ -72,8 +72,8 @@ fn reconciliation_is_applied_durably_and_idempotently() {
     m.apply_reconciliation(&again, &w2.tip_info(), None, T0 + 20).unwrap();
     assert_eq!(m.last_event_seq().unwrap(), 4);
     assert_eq!(state(&m), vec!["q", "z"]);
-    assert_eq!(m.orphaned_for_client("alice").unwrap().len(), 3);
-    assert_eq!(m.orphaned_for_client("alice").unwrap()[0].orphaned_ms, T0 + 10, "first record kept");
+    assert_eq!(m.orphaned_for_client("alice", None, 100).unwrap().len(), 3);
+    assert_eq!(m.orphaned_for_client("alice", None, 100).unwrap()[0].orphaned_ms, T0 + 10, "first record kept");
 }
 
 /// A version-1 store (before set-aside records) is migrated on open, and a
@@ -106,4 +106,35 @@ fn a_version_1_store_migrates_and_an_undecodable_pair_is_set_aside() {
     assert_eq!(m.set_aside(&[good.identity()], "refused", T0 + 1).unwrap(), 1);
     assert!(m.is_empty().unwrap());
     assert_eq!(m.set_aside_records(10).unwrap()[0], (good.receipt_id(), "refused".to_owned()));
+}
+
+/// A client's lists come in pages in receipt-id order (the same on every
+/// node), and a peer's records are stored once, keeping their origin's time.
+#[test]
+fn client_lists_page_by_receipt_and_peer_records_are_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = Mempool::open(&dir.path().join("mempool.sqlite")).unwrap();
+    let mine: Vec<_> = (0..7).map(|i| pair("carol", &format!("c{i}"), 0)).collect();
+    let refs: Vec<_> = mine.iter().map(|p| (p, Origin::Local)).collect();
+    m.insert_many(&refs, T0).unwrap();
+    let mut sorted: Vec<_> = mine.iter().map(|p| p.receipt_id()).collect();
+    sorted.sort();
+    let first = m.pending_for_client("carol", None, 3).unwrap();
+    let rest = m.pending_for_client("carol", Some(&first[2].receipt_id()), 10).unwrap();
+    let got: Vec<_> = first.iter().chain(&rest).map(|p| p.receipt_id()).collect();
+    assert_eq!(got, sorted, "two pages cover the list once, in receipt order");
+
+    let records: Vec<uwl_ledger::OrphanRecord> = mine
+        .iter()
+        .map(|p| uwl_ledger::OrphanRecord { pair: p.clone(), block_index: 3, block_hash: uwl_ledger::Hash32::default(), orphaned_ms: T0 + 5 })
+        .collect();
+    let sup = vec![uwl_ledger::Superseded { pair: mine[0].clone(), by: mine[1].receipt_id() }];
+    assert_eq!(m.insert_records(&records, &sup, T0 + 9).unwrap(), 8);
+    assert_eq!(m.insert_records(&records, &sup, T0 + 99).unwrap(), 0, "idempotent");
+    let page = m.orphaned_for_client("carol", None, 100).unwrap();
+    assert_eq!(page.len(), 7);
+    assert!(page.iter().all(|o| o.orphaned_ms == T0 + 5), "the origin's time is kept");
+    assert_eq!(m.orphaned_page(Some(&sorted[5]), 100).unwrap().len(), 1);
+    assert_eq!(m.superseded_page(None, 10).unwrap(), sup);
+    assert_eq!(m.superseded_by(&mine[0].receipt_id()).unwrap(), Some(mine[1].receipt_id()));
 }
