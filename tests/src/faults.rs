@@ -7,6 +7,7 @@
 //! section 7 run once faults heal and load stops.
 
 use crate::{wait_for, Client, Http};
+use futures::StreamExt;
 use anyhow::{bail, Context};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
@@ -27,6 +28,9 @@ fn docker(args: &[&str]) -> anyhow::Result<String> {
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
+
+/// A site's containers, each with its networks and fixed address there.
+pub type SiteLayout = Vec<(String, Vec<(String, Option<String>)>)>;
 
 /// A running cluster, torn down with its volumes on drop.
 pub struct FaultCluster {
@@ -146,6 +150,113 @@ impl FaultCluster {
         Ok(())
     }
 
+    /// The address of `service` on the cluster's network `net`.
+    pub fn ip_on(&self, service: &str, net: &str) -> anyhow::Result<String> {
+        let fmt = format!("{{{{(index .NetworkSettings.Networks \"{}_{net}\").IPAddress}}}}", self.project);
+        docker(&["inspect", "-f", &fmt, &self.container(service)])
+    }
+
+    /// Runs `iptables args` in `service`'s network namespace (the image has
+    /// no iptables: the host's, entered with nsenter).
+    fn iptables(&self, service: &str, args: &[&str]) -> anyhow::Result<()> {
+        let pid = docker(&["inspect", "-f", "{{.State.Pid}}", &self.container(service)])?;
+        let out = Command::new("nsenter").args(["-t", &pid, "-n", "iptables"]).args(args).output().context("running nsenter (util-linux) with iptables")?;
+        anyhow::ensure!(out.status.success(), "iptables {args:?} in {service}: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(())
+    }
+
+    /// Drops every packet between `nats` and the other NATS servers; every
+    /// address stays as it is (a black hole, not a disconnect).
+    pub fn black_hole(&self, nats: &str) -> anyhow::Result<()> {
+        for other in ["nats-1", "nats-2", "nats-3"].into_iter().filter(|o| *o != nats) {
+            let ip = self.ip_on(other, "backbone")?;
+            self.iptables(nats, &["-I", "INPUT", "-s", &ip, "-j", "DROP"])?;
+            self.iptables(nats, &["-I", "OUTPUT", "-d", &ip, "-j", "DROP"])?;
+        }
+        self.record(format!("black hole between {nats} and the other NATS servers"));
+        Ok(())
+    }
+
+    pub fn heal_black_hole(&self, nats: &str) -> anyhow::Result<()> {
+        for other in ["nats-1", "nats-2", "nats-3"].into_iter().filter(|o| *o != nats) {
+            let ip = self.ip_on(other, "backbone")?;
+            self.iptables(nats, &["-D", "INPUT", "-s", &ip, "-j", "DROP"])?;
+            self.iptables(nats, &["-D", "OUTPUT", "-d", &ip, "-j", "DROP"])?;
+        }
+        self.record(format!("heal the black hole of {nats}"));
+        Ok(())
+    }
+
+    /// Site `n`'s containers, with the networks each is on and its fixed
+    /// address there, if it has one.
+    fn site(&self, n: &str) -> anyhow::Result<SiteLayout> {
+        let mut out = Vec::new();
+        for svc in ["nats", "sync", "miner", "verifier", "ingest"].map(|s| format!("{s}-{n}")) {
+            let mut nets = vec![(format!("site{n}"), None)];
+            if svc.starts_with("nats") {
+                nets.push(("backbone".to_owned(), None));
+            }
+            if svc.starts_with("ingest") {
+                nets.push(("edge".to_owned(), Some(self.ip_on(&svc, "edge")?)));
+            }
+            out.push((svc, nets));
+        }
+        Ok(out)
+    }
+
+    /// Moves site `n`'s containers onto an isolated network of their own:
+    /// they still reach each other (by the same names), nothing else. Their
+    /// addresses change on return, as after an interface flap.
+    pub fn move_site(&self, n: &str) -> anyhow::Result<SiteLayout> {
+        let isolated = format!("{}_isolated{n}", self.project);
+        let layout = self.site(n)?;
+        docker(&["network", "create", &isolated])?;
+        for (svc, nets) in layout.clone() {
+            docker(&["network", "connect", "--alias", &svc, &isolated, &self.container(&svc)])?;
+            for (net, _) in nets {
+                docker(&["network", "disconnect", &format!("{}_{net}", self.project), &self.container(&svc)])?;
+            }
+        }
+        self.record(format!("site {n} moved onto an isolated network"));
+        Ok(layout)
+    }
+
+    /// Brings site `n` back onto its own networks (fixed addresses kept,
+    /// the others new) and off the isolated one.
+    pub fn return_site(&self, n: &str, layout: &SiteLayout) -> anyhow::Result<()> {
+        let isolated = format!("{}_isolated{n}", self.project);
+        for (svc, nets) in layout.clone() {
+            for (net, ip) in nets {
+                let mut args = vec!["network", "connect", "--alias", svc.as_str()];
+                if let Some(ip) = ip.as_deref() {
+                    args.extend(["--ip", ip]);
+                }
+                let net = format!("{}_{net}", self.project);
+                let c = self.container(&svc);
+                args.extend([net.as_str(), c.as_str()]);
+                docker(&args)?;
+            }
+            docker(&["network", "disconnect", &isolated, &self.container(&svc)])?;
+        }
+        docker(&["network", "rm", &isolated])?;
+        self.record(format!("site {n} back on its networks"));
+        Ok(())
+    }
+
+    /// `path` of a NATS server's monitoring endpoint, read inside its container.
+    pub fn monitor(&self, nats: &str, path: &str) -> anyhow::Result<serde_json::Value> {
+        let text = docker(&["exec", &self.container(nats), "curl", "-fsS", &format!("http://127.0.0.1:8222{path}")])?;
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    /// The current loopback URL of a node's ingest (a container that moved
+    /// between networks gets a new published port).
+    pub fn ingest_url(&self, node: &str) -> anyhow::Result<String> {
+        let svc = format!("ingest-{}", node.trim_start_matches("node-"));
+        let out = self.compose(&["port", &svc, "8080"])?;
+        Ok(format!("http://127.0.0.1:{}", out.rsplit(':').next().unwrap_or_default()))
+    }
+
     /// Prints the last lines every service logged (a failed scenario's
     /// evidence: the cluster is torn down with the test).
     pub fn print_logs(&self) {
@@ -198,9 +309,12 @@ impl Drop for FaultCluster {
 }
 
 /// One request of the load and its answer.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Op {
     pub at_ms: u64,
+    /// `submit`, or `register` / `task` for a failed registration or task
+    /// request (those count in liveness, not as submissions).
+    pub kind: &'static str,
     pub entry: String,
     pub client_id: String,
     pub contract_id: String,
@@ -216,29 +330,68 @@ pub struct History {
     pub ops: Mutex<Vec<Op>>,
 }
 
+impl History {
+    pub fn push(&self, op: Op) {
+        self.ops.lock().unwrap_or_else(PoisonError::into_inner).push(op);
+    }
+
+    pub fn snapshot(&self) -> Vec<Op> {
+        self.ops.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
+/// A load entry's base URL, which the scenario may change while the load
+/// runs (a site moved between networks gets a new published port).
+pub type Url = Arc<Mutex<String>>;
+
+fn http_at(url: &Url, client: &reqwest::Client) -> Http {
+    Http { base: url.lock().unwrap_or_else(PoisonError::into_inner).clone(), client: client.clone() }
+}
+
 /// Clients submitting hash tasks through `entries` until `stop`; every answer
 /// goes to the history. Returns when all clients stopped.
-pub async fn load(entries: Vec<(String, Http)>, clients_per_entry: usize, history: Arc<History>, started: Instant, stop: CancellationToken) {
+pub async fn load(entries: Vec<(String, Url)>, clients_per_entry: usize, history: Arc<History>, started: Instant, stop: CancellationToken) {
     let mut tasks = Vec::new();
-    for (name, h) in entries {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default();
+    for (name, url) in entries {
         for _ in 0..clients_per_entry {
-            let (name, h, history, stop) = (name.clone(), h.clone(), history.clone(), stop.clone());
+            let (name, history, stop, client) = (name.clone(), history.clone(), stop.clone(), client.clone());
+            let url = url.clone();
             tasks.push(tokio::spawn(async move {
-                let Ok((client, key)) = h.register().await else { return };
+                let h = || http_at(&url, &client);
+                let failed = |kind: &'static str, e: anyhow::Error| {
+                    let at_ms = started.elapsed().as_millis() as u64;
+                    history.push(Op { at_ms, kind, entry: name.clone(), status: format!("{e:#}"), ..Op::default() });
+                };
+                let (client, key) = loop {
+                    match h().register().await {
+                        Ok(c) => break c,
+                        Err(e) if !stop.is_cancelled() => {
+                            failed("register", e);
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        Err(_) => return,
+                    }
+                };
                 while !stop.is_cancelled() {
-                    let Ok(task) = h.task(&key, "hash").await else {
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                        continue;
+                    let task = match h().task(&key, "hash").await {
+                        Ok(t) => t,
+                        Err(e) => {
+                            failed("task", e);
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                            continue;
+                        }
                     };
                     let Ok(result) = crate::solve_task(&task) else { continue };
                     let contract_id = task["contract_id"].as_str().unwrap_or_default().to_owned();
                     let at_ms = started.elapsed().as_millis() as u64;
-                    let (code, body) = match h.submit(&key, &client, &contract_id, &result).await {
+                    let (code, body) = match h().submit(&key, &client, &contract_id, &result).await {
                         Ok((code, body, _)) => (code, body),
                         Err(e) => (0, serde_json::json!({"status": format!("{e}")})),
                     };
-                    history.ops.lock().unwrap_or_else(PoisonError::into_inner).push(Op {
+                    history.push(Op {
                         at_ms,
+                        kind: "submit",
                         entry: name.clone(),
                         client_id: client.clone(),
                         contract_id,
@@ -272,8 +425,9 @@ pub struct Verdict {
 
 /// Checks the history against every node's converged chain.
 pub fn check(ops: &[Op], chains: &BTreeMap<String, Vec<Block>>, fault_windows: &[(u64, u64)]) -> Verdict {
-    let mut v = Verdict { submissions: ops.len(), ..Verdict::default() };
-    let acked: HashSet<Identity> = ops
+    let submits: Vec<&Op> = ops.iter().filter(|o| o.kind == "submit").collect();
+    let mut v = Verdict { submissions: submits.len(), ..Verdict::default() };
+    let acked: HashSet<Identity> = submits
         .iter()
         .filter(|o| o.code == 200)
         .map(|o| Identity { client_id: o.client_id.clone(), contract_id: o.contract_id.clone() })
@@ -283,7 +437,7 @@ pub fn check(ops: &[Op], chains: &BTreeMap<String, Vec<Block>>, fault_windows: &
     let in_fault = |t: u64| fault_windows.iter().any(|(a, b)| t + 1_000 >= *a && t <= b + 5_000);
     let outside: Vec<&Op> = ops.iter().filter(|o| !in_fault(o.at_ms)).collect();
     v.liveness_outside_faults = if outside.is_empty() { 1.0 } else { outside.iter().filter(|o| o.code == 200).count() as f64 / outside.len() as f64 };
-    let rewards: HashMap<&str, u64> = ops.iter().map(|o| (o.contract_id.as_str(), o.reward)).collect();
+    let rewards: HashMap<&str, u64> = submits.iter().map(|o| (o.contract_id.as_str(), o.reward)).collect();
     for chain in chains.values() {
         v.tip_blocks = v.tip_blocks.max(chain.last().map_or(0, |b| b.index));
         let mut count: HashMap<Identity, usize> = HashMap::new();
@@ -306,4 +460,88 @@ pub fn check(ops: &[Op], chains: &BTreeMap<String, Vec<Block>>, fault_windows: &
     v.duplicated.sort();
     v.duplicated.dedup();
     v
+}
+
+/// A submission made ready before the load starts: a task solved for a client.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub client_id: String,
+    pub key: String,
+    pub contract_id: String,
+    pub result: serde_json::Value,
+    pub reward: u64,
+}
+
+/// Registers `clients` clients at `h` and fetches and solves `n` hash tasks
+/// for them, 16 requests at a time.
+pub async fn prepare(h: &Http, clients: usize, n: usize) -> anyhow::Result<Vec<Prepared>> {
+    let mut keys = Vec::new();
+    for _ in 0..clients.max(1) {
+        keys.push(h.register().await?);
+    }
+    let fetch = (0..n).map(|i| {
+        let (client, key) = keys[i % keys.len()].clone();
+        async move {
+            let task = h.task(&key, "hash").await?;
+            let result = crate::solve_task(&task)?;
+            let contract_id = task["contract_id"].as_str().unwrap_or_default().to_owned();
+            anyhow::Ok(Prepared { client_id: client, key, contract_id, result, reward: task["reward"].as_u64().unwrap_or(0) })
+        }
+    });
+    futures::stream::iter(fetch).buffer_unordered(16).collect::<Vec<_>>().await.into_iter().collect()
+}
+
+/// One entry of the open-loop load: its name (`nginx`, `node-1`, ...), its
+/// base URL (changed while the load runs when a site's published port
+/// changes) and the work it submits.
+#[derive(Debug)]
+pub struct Entry {
+    pub name: String,
+    pub url: Url,
+    pub work: Vec<Prepared>,
+}
+
+/// Submits each entry's prepared work at `rate` a second (open loop: not
+/// waiting for answers, at most 2,000 in flight per entry, more recorded as
+/// failures) until `stop` or the work runs out; every answer goes to the history.
+pub async fn open_loop(entries: Vec<Entry>, rate: f64, history: Arc<History>, started: Instant, stop: CancellationToken) {
+    let mut senders = Vec::new();
+    for e in entries {
+        let (history, stop) = (history.clone(), stop.clone());
+        senders.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder().timeout(Duration::from_secs(15)).build().unwrap_or_default();
+            let in_flight = Arc::new(tokio::sync::Semaphore::new(2_000));
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+            let mut sent = tokio::task::JoinSet::new();
+            for w in e.work {
+                tokio::select! { _ = stop.cancelled() => break, _ = tick.tick() => {} }
+                let at_ms = started.elapsed().as_millis() as u64;
+                let mut op = Op { at_ms, kind: "submit", entry: e.name.clone(), client_id: w.client_id.clone(), contract_id: w.contract_id.clone(), reward: w.reward, ..Op::default() };
+                let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+                    op.status = "the load's own limit of requests in flight".into();
+                    history.push(op);
+                    continue;
+                };
+                let h = http_at(&e.url, &client);
+                let history = history.clone();
+                sent.spawn(async move {
+                    let _permit = permit;
+                    match h.submit(&w.key, &w.client_id, &w.contract_id, &w.result).await {
+                        Ok((code, body, _)) => {
+                            op.code = code;
+                            op.status = body["status"].as_str().or(body["message"].as_str()).unwrap_or_default().to_owned();
+                            op.receipt_id = body["receipt_id"].as_str().unwrap_or_default().to_owned();
+                        }
+                        Err(e) => op.status = format!("{e:#}"),
+                    }
+                    history.push(op);
+                });
+                while sent.try_join_next().is_some() {}
+            }
+            while sent.join_next().await.is_some() {}
+        }));
+    }
+    for s in senders {
+        let _ = s.await;
+    }
 }

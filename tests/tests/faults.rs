@@ -6,7 +6,7 @@
 // Container tests hold a process-wide lock (`serial`) across awaits on purpose.
 #![allow(clippy::await_holding_lock)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -19,21 +19,112 @@ struct Run {
     history: Arc<History>,
     stop: CancellationToken,
     load: tokio::task::JoinHandle<()>,
+    /// Each load entry's current base URL (`nginx`, `node-1`, `node-2`).
+    urls: BTreeMap<String, Url>,
     windows: Vec<(u64, u64)>,
     seed: u64,
+    /// Equal tips and empty pendings are due this long after the load stops.
+    converge_within: Duration,
 }
 
+/// Submissions offered per second in all by the open-loop load of the
+/// partition scenarios (a third through nginx, a third straight to each side).
+const OPEN_RATE: f64 = 300.0;
+
 impl Run {
-    async fn start(name: &str, seed: u64) -> anyhow::Result<Self> {
+    async fn cluster(name: &str) -> anyhow::Result<(FaultCluster, uwl_ledger::Genesis, BTreeMap<String, Url>)> {
         let cluster = FaultCluster::up(name).await?;
         let genesis = cluster.genesis()?;
+        let mut urls = BTreeMap::new();
+        urls.insert("nginx".to_owned(), Arc::new(std::sync::Mutex::new(cluster.nginx.base.clone())));
+        for (n, h) in &cluster.ingest {
+            urls.insert(n.clone(), Arc::new(std::sync::Mutex::new(h.base.clone())));
+        }
+        Ok((cluster, genesis, urls))
+    }
+
+    /// The cluster under a closed-loop load (one client per entry).
+    async fn start(name: &str, seed: u64) -> anyhow::Result<Self> {
+        let (cluster, genesis, urls) = Self::cluster(name).await?;
         let history = Arc::new(History::default());
         let stop = CancellationToken::new();
-        let mut entries: Vec<(String, Http)> = vec![("nginx".into(), cluster.nginx.clone())];
-        entries.extend(cluster.ingest.iter().map(|(n, h)| (n.clone(), h.clone())));
+        let entries = urls.iter().map(|(n, u)| (n.clone(), u.clone())).collect();
         let load = tokio::spawn(load(entries, 1, history.clone(), cluster.started, stop.clone()));
         tokio::time::sleep(Duration::from_secs(3)).await;
-        Ok(Self { cluster, genesis, history, stop, load, windows: Vec::new(), seed })
+        Ok(Self { cluster, genesis, history, stop, load, urls, windows: Vec::new(), seed, converge_within: Duration::from_secs(20) })
+    }
+
+    /// The cluster under an open-loop load of [`OPEN_RATE`] submissions a
+    /// second for about `seconds`, tasks solved before it starts.
+    async fn start_open(name: &str, seconds: u64) -> anyhow::Result<Self> {
+        let (cluster, genesis, urls) = Self::cluster(name).await?;
+        let per_entry = OPEN_RATE / urls.len() as f64;
+        let n = (per_entry * seconds as f64) as usize;
+        let t = Instant::now();
+        let mut entries = Vec::new();
+        for (name, url) in &urls {
+            // tasks straight from an ingest (nginx's rate limits are for clients)
+            let source = &cluster.ingest[if name == "node-2" { "node-2" } else { "node-1" }];
+            entries.push(Entry { name: name.clone(), url: url.clone(), work: prepare(source, 4, n).await? });
+        }
+        println!("{} submissions prepared in {:?}: {per_entry} a second to each of {:?}", n * urls.len(), t.elapsed(), urls.keys());
+        let history = Arc::new(History::default());
+        let stop = CancellationToken::new();
+        let load = tokio::spawn(open_loop(entries, per_entry, history.clone(), cluster.started, stop.clone()));
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        Ok(Self { cluster, genesis, history, stop, load, urls, windows: Vec::new(), seed: 0, converge_within: Duration::from_secs(10) })
+    }
+
+    /// Points the load's entry for `node` at its ingest's current port.
+    fn refresh(&self, node: &str) -> anyhow::Result<()> {
+        let url = self.cluster.ingest_url(node)?;
+        *self.urls[node].lock().unwrap_or_else(PoisonError::into_inner) = url;
+        Ok(())
+    }
+
+    /// Samples both nodes' tips until they are equal.
+    async fn tips_equal(&self, limit: Duration) -> anyhow::Result<()> {
+        let c = &self.cluster.admin;
+        wait_for("equal tips", limit, || async {
+            let (a, b) = tokio::join!(c.sync_stats("node-1"), c.sync_stats("node-2"));
+            Ok((a?.tip == b?.tip).then_some(()))
+        })
+        .await
+    }
+
+    /// Waits until every pair acknowledged before `at_ms` is in a block on
+    /// every node; how many there were.
+    async fn acknowledged_in_blocks(&self, at_ms: u64, limit: Duration) -> anyhow::Result<usize> {
+        let acked: std::collections::HashSet<uwl_ledger::Identity> = self
+            .history
+            .snapshot()
+            .iter()
+            .filter(|o| o.kind == "submit" && o.code == 200 && o.at_ms < at_ms)
+            .map(|o| uwl_ledger::Identity { client_id: o.client_id.clone(), contract_id: o.contract_id.clone() })
+            .collect();
+        let c = &self.cluster.admin;
+        wait_for("every pair acknowledged before the heal in a block on every node", limit, || async {
+            for n in ["node-1", "node-2"] {
+                let ids = identity_counts(&c.chain(n).await?);
+                if !acked.iter().all(|id| ids.contains_key(id)) {
+                    return Ok(None);
+                }
+            }
+            Ok(Some(()))
+        })
+        .await?;
+        Ok(acked.len())
+    }
+
+    /// The fallbacks the cluster view counts (`result="fallback_local"`, every node).
+    async fn fallbacks(&self) -> anyhow::Result<u64> {
+        let c = &self.cluster.admin;
+        let text: String = c.bus.request(uwl_bus::subjects::METRICS_CLUSTER.to_owned(), &(), c.timeout, &uwl_bus::RequestId::new()).await?;
+        Ok(text
+            .lines()
+            .filter(|l| l.starts_with("uwl_cluster_forwards_total{") && l.contains("result=\"fallback_local\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum())
     }
 
     fn now(&self) -> u64 {
@@ -58,7 +149,7 @@ impl Run {
         let last_fault = self.windows.last().map_or(0, |w| w.1);
         let c = &self.cluster.admin;
         let nodes = ["node-1", "node-2"];
-        let converge = wait_for("convergence: equal tips, empty pendings", Duration::from_secs(20), || async {
+        let converge = wait_for("convergence: equal tips, empty pendings", self.converge_within, || async {
             let mut tips = Vec::new();
             for n in nodes {
                 if c.miner_stats(n).await?.pending > 0 {
@@ -70,7 +161,7 @@ impl Run {
         })
         .await;
         let converged_after = self.now().saturating_sub(last_fault);
-        let ops = self.history.ops.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let ops = self.history.snapshot();
         let mut chains = BTreeMap::new();
         for n in nodes {
             chains.insert(n.to_owned(), c.chain(n).await?);
@@ -78,7 +169,7 @@ impl Run {
         let v = check(&ops, &chains, &self.windows);
         // Stored balances equal the sum of rewards in the chain, per client.
         let mut mismatched = v.balance_mismatch.clone();
-        let clients: std::collections::BTreeSet<&str> = ops.iter().map(|o| o.client_id.as_str()).collect();
+        let clients: std::collections::BTreeSet<&str> = ops.iter().filter(|o| o.kind == "submit").map(|o| o.client_id.as_str()).collect();
         for n in nodes {
             for client in &clients {
                 let want: u64 = chains[n].iter().flat_map(|b| &b.transactions).filter(|p| p.client_id() == *client).map(|p| p.amount()).sum();
@@ -119,8 +210,8 @@ impl Run {
         if failed {
             println!("FAILED {name} (seed {}): converge {converge:?}; lost {:?}; duplicated {:?}; balances {mismatched:?}", self.seed, v.lost, v.duplicated);
             let windows = &self.windows;
-            for o in ops.iter().filter(|o| v.lost.iter().any(|id| id.contract_id == o.contract_id) || o.code != 200) {
-                println!("  {:>6} ms {:<7} {} {} {}", o.at_ms, o.entry, o.code, &o.contract_id[..o.contract_id.len().min(24)], o.status);
+            for o in ops.iter().filter(|o| v.lost.iter().any(|id| id.contract_id == o.contract_id) || o.code != 200).take(200) {
+                println!("  {:>6} ms {:<7} {:<8} {} {} {}", o.at_ms, o.entry, o.kind, o.code, &o.contract_id[..o.contract_id.len().min(24)], o.status);
             }
             println!("  fault windows {windows:?}, faults {:?}", self.cluster.faults.lock().map(|f| f.clone()).unwrap_or_default());
             self.cluster.print_logs();
@@ -154,7 +245,9 @@ async fn leader_miner_killed_under_load() -> anyhow::Result<()> {
     let leader = run.cluster.leader(&run.genesis).await?;
     let m = miner_of(&leader);
     run.window(|c| c.kill(&m), Duration::from_secs(4), |c| c.start(&m)).await?;
+    let fallbacks = fallback_happened(&run).await?;
     run.finish("leader's miner killed").await?;
+    println!("fallbacks to the local miner: {fallbacks}");
     Ok(())
 }
 
@@ -165,7 +258,9 @@ async fn leader_paused_under_load() -> anyhow::Result<()> {
     let leader = run.cluster.leader(&run.genesis).await?;
     let m = miner_of(&leader);
     run.window(|c| c.pause(&m), Duration::from_secs(5), |c| c.unpause(&m)).await?;
+    let fallbacks = fallback_happened(&run).await?;
     run.finish("leader's miner paused").await?;
+    println!("fallbacks to the local miner: {fallbacks}");
     Ok(())
 }
 
@@ -198,7 +293,7 @@ async fn partition_of_node_2_forks_and_heals() -> anyhow::Result<()> {
     run.cluster.heal("nats-2")?;
     run.windows.push((a, run.now()));
     let b = run.now();
-    let ops = run.history.ops.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let ops = run.history.snapshot();
     let acked_side = |node: &str| ops.iter().filter(|o| o.entry == node && o.code == 200 && o.at_ms > a && o.at_ms < b).count();
     let (one, two) = (acked_side("node-1") + 1, acked_side("node-2") + 1);
     println!("during the partition: node-1 acknowledged {one}, node-2 acknowledged {two} (in blocks on their own side: {receipts:?})");
@@ -206,6 +301,112 @@ async fn partition_of_node_2_forks_and_heals() -> anyhow::Result<()> {
     assert!(f.replacements >= 1, "the partition forked: a chain was replaced");
     assert!(f.requeued >= 1, "the losing side's pairs were re-queued");
     Ok(())
+}
+
+/// The other node's ingest fell back to its own miner while the leader's
+/// miner was away (ingests report their counters every 5 s).
+async fn fallback_happened(run: &Run) -> anyhow::Result<u64> {
+    wait_for("fallback_local counted in the cluster view", Duration::from_secs(15), || async {
+        let n = run.fallbacks().await?;
+        Ok((n > 0).then_some(n))
+    })
+    .await
+}
+
+/// Site 2 cut off from the rest of the cluster for 20 s under an open-loop
+/// load of [`OPEN_RATE`] submissions a second, through nginx and straight to
+/// each side: both sides acknowledge and mine, the cluster forks, and after
+/// the heal every pair acknowledged before it is in a block on every node
+/// within 20 s under continued load, tips equal and pendings empty within
+/// 10 s of the load stopping, nothing lost or paid twice.
+async fn site_2_partitioned(short: &str, name: &str, kind: Partition) -> anyhow::Result<()> {
+    let mut run = Run::start_open(short, 50).await?;
+    let a = run.now();
+    let layout = match kind {
+        Partition::BlackHole => {
+            run.cluster.black_hole("nats-2")?;
+            None
+        }
+        Partition::MovedSite => {
+            let layout = run.cluster.move_site("2")?;
+            run.refresh("node-2")?;
+            Some(layout)
+        }
+    };
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let before_heal = run.history.snapshot();
+    let heal_ms = run.now();
+    let healed_at = Instant::now();
+    match &layout {
+        None => run.cluster.heal_black_hole("nats-2")?,
+        Some(layout) => {
+            run.cluster.return_site("2", layout)?;
+            run.refresh("node-2")?;
+        }
+    }
+    run.windows.push((a, run.now()));
+    let side = |node: &str| before_heal.iter().filter(|o| o.entry == node && o.code == 200 && o.at_ms > a).count();
+    println!("{name}: during the partition node-1 acknowledged {}, node-2 acknowledged {}", side("node-1"), side("node-2"));
+    anyhow::ensure!(side("node-1") > 0 && side("node-2") > 0, "both sides acknowledged work during the partition");
+
+    // Back in touch: routes (black hole) or every service of the site (moved).
+    match &layout {
+        None => {
+            let routes = wait_for("nats-2's routes back", Duration::from_secs(10), || async {
+                let r = run.cluster.monitor("nats-2", "/routez")?;
+                Ok((r["num_routes"].as_u64() == Some(2)).then(|| healed_at.elapsed()))
+            })
+            .await
+            .inspect_err(|_| run.cluster.print_logs())?;
+            println!("{name}: nats-2's routes back {routes:?} after the heal");
+        }
+        Some(_) => {
+            let back = wait_for("every site-2 service reconnected to nats-2", Duration::from_secs(10), || async {
+                let connz = run.cluster.monitor("nats-2", "/connz?limit=1024")?;
+                let names: HashSet<String> = connz["connections"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c["name"].as_str().map(str::to_owned))
+                    .collect();
+                let all = ["uwl-sync/node-2", "uwl-miner/node-2", "uwl-verifier/node-2", "uwl-ingest/node-2"];
+                Ok(all.iter().all(|n| names.contains(*n)).then(|| healed_at.elapsed()))
+            })
+            .await
+            .inspect_err(|_| run.cluster.print_logs())?;
+            println!("{name}: every site-2 service reconnected to nats-2 {back:?} after the heal");
+        }
+    }
+    let limit = Duration::from_secs(20).saturating_sub(healed_at.elapsed());
+    let pending_at_heal = run.acknowledged_in_blocks(heal_ms, limit).await.inspect_err(|_| run.cluster.print_logs())?;
+    let in_blocks = healed_at.elapsed();
+    run.tips_equal(Duration::from_secs(20)).await?;
+    let equal = healed_at.elapsed();
+    println!("{name}: {pending_at_heal} pairs acknowledged before the heal in blocks on both nodes {in_blocks:?} after it; equal tips {equal:?} after it (load on)");
+    let f = run.finish(name).await?;
+    assert!(f.replacements >= 1, "the partition forked: a chain was replaced");
+    assert!(f.requeued >= 1, "the losing side's pairs were re-queued");
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Partition {
+    /// Packets between nats-2 and the other NATS servers dropped, addresses unchanged.
+    BlackHole,
+    /// Site 2's containers moved onto an isolated network and back (new addresses).
+    MovedSite,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn black_hole_partition_of_site_2_under_open_load() -> anyhow::Result<()> {
+    let _serial = serial();
+    site_2_partitioned("hole", "black hole partition of site 2", Partition::BlackHole).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn site_2_moved_to_an_isolated_network_and_back_under_open_load() -> anyhow::Result<()> {
+    let _serial = serial();
+    site_2_partitioned("moved", "site 2 moved to an isolated network and back", Partition::MovedSite).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,11 +447,21 @@ async fn a_seeded_random_schedule_of_faults() -> anyhow::Result<()> {
         let miner = format!("miner-{node}");
         let sync = format!("sync-{node}");
         let nats = format!("nats-{node}");
-        match rng.next_u64() % 5 {
+        match rng.next_u64() % 7 {
             0 => run.window(|c| c.kill(&miner), hold, |c| c.start(&miner)).await?,
             1 => run.window(|c| c.pause(&miner), hold, |c| c.unpause(&miner)).await?,
             2 => run.window(|c| c.restart(&sync), hold, |_| Ok(())).await?,
             3 => run.window(|c| c.partition(&nats), hold, |c| c.heal(&nats)).await?,
+            4 => run.window(|c| c.black_hole(&nats), hold, |c| c.heal_black_hole(&nats)).await?,
+            5 => {
+                let a = run.now();
+                let layout = run.cluster.move_site(node)?;
+                run.refresh(&format!("node-{node}"))?;
+                tokio::time::sleep(hold).await;
+                run.cluster.return_site(node, &layout)?;
+                run.refresh(&format!("node-{node}"))?;
+                run.windows.push((a, run.now()));
+            }
             _ => run.window(|c| c.kill(&nats), hold, |c| c.start(&nats)).await?,
         }
         tokio::time::sleep(Duration::from_millis(1_000 + rng.next_u64() % 3_000)).await;
