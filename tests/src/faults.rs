@@ -211,12 +211,23 @@ impl FaultCluster {
         let isolated = format!("{}_isolated{n}", self.project);
         let layout = self.site(n)?;
         docker(&["network", "create", &isolated])?;
-        for (svc, nets) in layout.clone() {
-            docker(&["network", "connect", "--alias", &svc, &isolated, &self.container(&svc)])?;
-            for (net, _) in nets {
-                docker(&["network", "disconnect", &format!("{}_{net}", self.project), &self.container(&svc)])?;
-            }
-        }
+        // Every container at once, as one interface flap would.
+        std::thread::scope(|scope| {
+            let moves: Vec<_> = layout
+                .iter()
+                .map(|(svc, nets)| {
+                    let isolated = &isolated;
+                    scope.spawn(move || -> anyhow::Result<()> {
+                        docker(&["network", "connect", "--alias", svc, isolated, &self.container(svc)])?;
+                        for (net, _) in nets {
+                            docker(&["network", "disconnect", &format!("{}_{net}", self.project), &self.container(svc)])?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            moves.into_iter().try_for_each(|m| m.join().map_err(|_| anyhow::anyhow!("a move panicked"))?)
+        })?;
         self.record(format!("site {n} moved onto an isolated network"));
         Ok(layout)
     }
@@ -225,19 +236,29 @@ impl FaultCluster {
     /// the others new) and off the isolated one.
     pub fn return_site(&self, n: &str, layout: &SiteLayout) -> anyhow::Result<()> {
         let isolated = format!("{}_isolated{n}", self.project);
-        for (svc, nets) in layout.clone() {
-            for (net, ip) in nets {
-                let mut args = vec!["network", "connect", "--alias", svc.as_str()];
-                if let Some(ip) = ip.as_deref() {
-                    args.extend(["--ip", ip]);
-                }
-                let net = format!("{}_{net}", self.project);
-                let c = self.container(&svc);
-                args.extend([net.as_str(), c.as_str()]);
-                docker(&args)?;
-            }
-            docker(&["network", "disconnect", &isolated, &self.container(&svc)])?;
-        }
+        std::thread::scope(|scope| {
+            let returns: Vec<_> = layout
+                .iter()
+                .map(|(svc, nets)| {
+                    let isolated = &isolated;
+                    scope.spawn(move || -> anyhow::Result<()> {
+                        let c = self.container(svc);
+                        for (net, ip) in nets {
+                            let net = format!("{}_{net}", self.project);
+                            let mut args = vec!["network", "connect", "--alias", svc.as_str()];
+                            if let Some(ip) = ip.as_deref() {
+                                args.extend(["--ip", ip]);
+                            }
+                            args.extend([net.as_str(), c.as_str()]);
+                            docker(&args)?;
+                        }
+                        docker(&["network", "disconnect", isolated, &c])?;
+                        Ok(())
+                    })
+                })
+                .collect();
+            returns.into_iter().try_for_each(|r| r.join().map_err(|_| anyhow::anyhow!("a return panicked"))?)
+        })?;
         docker(&["network", "rm", &isolated])?;
         self.record(format!("site {n} back on its networks"));
         Ok(())

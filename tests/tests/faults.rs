@@ -103,14 +103,41 @@ impl Run {
             .map(|o| uwl_ledger::Identity { client_id: o.client_id.clone(), contract_id: o.contract_id.clone() })
             .collect();
         let c = &self.cluster.admin;
+        // Look-ups of what is still missing on each node (cheaper than
+        // reading whole chains under load).
+        let missing = std::sync::Mutex::new(BTreeMap::from([("node-1", acked.clone()), ("node-2", acked.clone())]));
         wait_for("every pair acknowledged before the heal in a block on every node", limit, || async {
             for n in ["node-1", "node-2"] {
-                let ids = identity_counts(&c.chain(n).await?);
-                if !acked.iter().all(|id| ids.contains_key(id)) {
-                    return Ok(None);
+                let ids: Vec<_> = missing.lock().unwrap_or_else(PoisonError::into_inner)[n].iter().cloned().collect();
+                for chunk in ids.chunks(1_000) {
+                    let q = uwl_bus::proto::SyncQuery::Contains { ids: chunk.to_vec() };
+                    let r: uwl_bus::proto::ContainsReply = c.bus.request(uwl_bus::subjects::sync_read(n), &q, c.timeout, &uwl_bus::RequestId::new()).await?;
+                    let mut m = missing.lock().unwrap_or_else(PoisonError::into_inner);
+                    for (id, landed) in chunk.iter().zip(r.landed) {
+                        if landed.is_some() {
+                            m.entry(n).or_default().remove(id);
+                        }
+                    }
                 }
             }
-            Ok(Some(()))
+            let mut m = missing.lock().unwrap_or_else(PoisonError::into_inner);
+            if !m.values().all(|m| m.is_empty()) {
+                return Ok(None);
+            }
+            // All found: once more for all of them at once (a block found
+            // earlier may have been orphaned since).
+            drop(m);
+            let all: Vec<_> = acked.iter().cloned().collect();
+            for n in ["node-1", "node-2"] {
+                for chunk in all.chunks(1_000) {
+                    let q = uwl_bus::proto::SyncQuery::Contains { ids: chunk.to_vec() };
+                    let r: uwl_bus::proto::ContainsReply = c.bus.request(uwl_bus::subjects::sync_read(n), &q, c.timeout, &uwl_bus::RequestId::new()).await?;
+                    m = missing.lock().unwrap_or_else(PoisonError::into_inner);
+                    m.entry(n).or_default().extend(chunk.iter().zip(r.landed).filter(|(_, l)| l.is_none()).map(|(id, _)| id.clone()));
+                    drop(m);
+                }
+            }
+            Ok(missing.lock().unwrap_or_else(PoisonError::into_inner).values().all(|m| m.is_empty()).then_some(()))
         })
         .await?;
         Ok(acked.len())
@@ -203,6 +230,13 @@ impl Run {
             "{name}: submissions {}, acknowledged {}, faults {}, forks/replacements {}, re-queued {}, converged {} ms after the last fault, lost {}, duplicated {}, liveness outside faults {:.1}% (seed {})",
             f.submissions, f.acknowledged, f.faults, f.replacements, f.requeued, f.converged_after_ms, f.lost, f.duplicated, f.liveness * 100.0, self.seed
         );
+        let mut outside_failures: BTreeMap<(String, &str, u16), usize> = BTreeMap::new();
+        for o in ops.iter().filter(|o| o.code != 200 && !self.windows.iter().any(|(a, b)| o.at_ms + 1_000 >= *a && o.at_ms <= b + 5_000)) {
+            *outside_failures.entry((o.entry.clone(), o.kind, o.code)).or_default() += 1;
+        }
+        if !outside_failures.is_empty() {
+            println!("{name}: failures outside fault windows by (entry, kind, status): {outside_failures:?}");
+        }
         let failed = converge.is_err() || !v.lost.is_empty() || !v.duplicated.is_empty() || !mismatched.is_empty() || f.liveness < 0.9;
         if !failed && std::env::var_os("UWL_FAULT_LOGS").is_some() {
             self.cluster.print_logs();
@@ -335,16 +369,25 @@ async fn site_2_partitioned(short: &str, name: &str, kind: Partition) -> anyhow:
     };
     tokio::time::sleep(Duration::from_secs(20)).await;
     let before_heal = run.history.snapshot();
+    // nats-2's client connections before the heal: each service must come back on a new one.
+    let old_cids: HashSet<u64> = match &layout {
+        Some(_) => connections(&run.cluster)?.into_iter().map(|(cid, _)| cid).collect(),
+        None => HashSet::new(),
+    };
     let heal_ms = run.now();
-    let healed_at = Instant::now();
     match &layout {
         None => run.cluster.heal_black_hole("nats-2")?,
-        Some(layout) => {
-            run.cluster.return_site("2", layout)?;
-            run.refresh("node-2")?;
-        }
+        Some(layout) => run.cluster.return_site("2", layout)?,
     }
-    run.windows.push((a, run.now()));
+    // The heal is done: every container back (the clock runs from here).
+    let healed_at = Instant::now();
+    if layout.is_some() {
+        run.refresh("node-2")?;
+    }
+    println!("{name}: healing took {:?}", Duration::from_millis(run.now() - heal_ms));
+    // The checker gives a window 5 s of recovery after it; a partition's
+    // services have 10 s to reconnect (STALL_AFTER is 6 s): its window ends 5 s later.
+    run.windows.push((a, run.now() + 5_000));
     let side = |node: &str| before_heal.iter().filter(|o| o.entry == node && o.code == 200 && o.at_ms > a).count();
     println!("{name}: during the partition node-1 acknowledged {}, node-2 acknowledged {}", side("node-1"), side("node-2"));
     anyhow::ensure!(side("node-1") > 0 && side("node-2") > 0, "both sides acknowledged work during the partition");
@@ -361,20 +404,22 @@ async fn site_2_partitioned(short: &str, name: &str, kind: Partition) -> anyhow:
             println!("{name}: nats-2's routes back {routes:?} after the heal");
         }
         Some(_) => {
-            let back = wait_for("every site-2 service reconnected to nats-2", Duration::from_secs(10), || async {
-                let connz = run.cluster.monitor("nats-2", "/connz?limit=1024")?;
-                let names: HashSet<String> = connz["connections"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|c| c["name"].as_str().map(str::to_owned))
-                    .collect();
-                let all = ["uwl-sync/node-2", "uwl-miner/node-2", "uwl-verifier/node-2", "uwl-ingest/node-2"];
-                Ok(all.iter().all(|n| names.contains(*n)).then(|| healed_at.elapsed()))
+            let all = ["uwl-sync/node-2", "uwl-miner/node-2", "uwl-verifier/node-2", "uwl-ingest/node-2"];
+            let mut back: BTreeMap<&str, Duration> = BTreeMap::new();
+            wait_for("every site-2 service reconnected to nats-2", Duration::from_secs(10), || {
+                let fresh = connections(&run.cluster).map(|c| c.into_iter().filter(|(cid, _)| !old_cids.contains(cid)).map(|(_, n)| n).collect::<HashSet<_>>());
+                let at = healed_at.elapsed();
+                for n in all {
+                    if fresh.as_ref().is_ok_and(|f| f.contains(n)) {
+                        back.entry(n).or_insert(at);
+                    }
+                }
+                let done = back.len() == all.len();
+                async move { Ok(done.then_some(())) }
             })
             .await
             .inspect_err(|_| run.cluster.print_logs())?;
-            println!("{name}: every site-2 service reconnected to nats-2 {back:?} after the heal");
+            println!("{name}: each site-2 service reconnected to nats-2 after the heal: {back:?}");
         }
     }
     let limit = Duration::from_secs(20).saturating_sub(healed_at.elapsed());
@@ -387,6 +432,17 @@ async fn site_2_partitioned(short: &str, name: &str, kind: Partition) -> anyhow:
     assert!(f.replacements >= 1, "the partition forked: a chain was replaced");
     assert!(f.requeued >= 1, "the losing side's pairs were re-queued");
     Ok(())
+}
+
+/// nats-2's client connections: (cid, name).
+fn connections(cluster: &FaultCluster) -> anyhow::Result<Vec<(u64, String)>> {
+    let connz = cluster.monitor("nats-2", "/connz?limit=1024")?;
+    Ok(connz["connections"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| Some((c["cid"].as_u64()?, c["name"].as_str()?.to_owned())))
+        .collect())
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -112,10 +112,11 @@ pub struct Bus {
 }
 
 /// A connection that delivered nothing for this long is stalled: dropped
-/// and made again. Three of the client's 2 s ping periods: a live server
-/// answers a probe in milliseconds, so two probes (sent after 2 s and 4 s
-/// of silence) go unanswered before it is declared stalled, and a
-/// reconnect still fits the 10 s a site is given to come back after a heal.
+/// and made again. A live server answers a probe in milliseconds, so
+/// several probes (sent every 500 ms after 2 s of silence) go unanswered
+/// before it is declared stalled; a server busy with a burst is not
+/// mistaken for a dead one, and a reconnect still fits the 10 s a site is
+/// given to come back after a heal.
 pub const STALL_AFTER: Duration = Duration::from_secs(6);
 /// Silence after which the watchdog sends a probe that the server echoes.
 const PROBE_AFTER: Duration = Duration::from_secs(2);
@@ -218,7 +219,11 @@ impl Bus {
         }
         let client = options
             .name(name)
-            .ping_interval(Duration::from_secs(2))
+            // A client that sends nothing pings every second; one that
+            // sends commands never does (each resets the timer) unless its
+            // write buffer is full: then three unanswered pings (~3 s) drop
+            // the connection, and the watchdog below covers the rest.
+            .ping_interval(Duration::from_secs(1))
             .connection_timeout(Duration::from_secs(2))
             // At most 1 s between attempts (the client's default grows to
             // 4 s): a node is back within a second of its NATS server.
