@@ -168,22 +168,24 @@ impl FaultCluster {
     /// Drops every packet between `nats` and the other NATS servers; every
     /// address stays as it is (a black hole, not a disconnect).
     pub fn black_hole(&self, nats: &str) -> anyhow::Result<()> {
-        for other in ["nats-1", "nats-2", "nats-3"].into_iter().filter(|o| *o != nats) {
-            let ip = self.ip_on(other, "backbone")?;
-            self.iptables(nats, &["-I", "INPUT", "-s", &ip, "-j", "DROP"])?;
-            self.iptables(nats, &["-I", "OUTPUT", "-d", &ip, "-j", "DROP"])?;
-        }
+        self.black_hole_rules(nats, "-I")?;
         self.record(format!("black hole between {nats} and the other NATS servers"));
         Ok(())
     }
 
     pub fn heal_black_hole(&self, nats: &str) -> anyhow::Result<()> {
+        self.black_hole_rules(nats, "-D")?;
+        self.record(format!("heal the black hole of {nats}"));
+        Ok(())
+    }
+
+    /// Inserts (`-I`) or deletes (`-D`) the black hole's rules.
+    fn black_hole_rules(&self, nats: &str, op: &str) -> anyhow::Result<()> {
         for other in ["nats-1", "nats-2", "nats-3"].into_iter().filter(|o| *o != nats) {
             let ip = self.ip_on(other, "backbone")?;
-            self.iptables(nats, &["-D", "INPUT", "-s", &ip, "-j", "DROP"])?;
-            self.iptables(nats, &["-D", "OUTPUT", "-d", &ip, "-j", "DROP"])?;
+            self.iptables(nats, &[op, "INPUT", "-s", &ip, "-j", "DROP"])?;
+            self.iptables(nats, &[op, "OUTPUT", "-d", &ip, "-j", "DROP"])?;
         }
-        self.record(format!("heal the black hole of {nats}"));
         Ok(())
     }
 

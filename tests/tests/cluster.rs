@@ -60,6 +60,19 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// nginx's address, once the cluster answers healthy through it.
+    async fn ready(&self) -> anyhow::Result<Http> {
+        let h = Http::new(&format!("http://127.0.0.1:{}", self.port));
+        wait_for("the cluster through nginx", Duration::from_secs(120), || async {
+            let (code, body, _) = h.get("/health", None).await?;
+            Ok((code == 200 && body["status"] == "ok").then_some(()))
+        })
+        .await?;
+        Ok(h)
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         let _ = self.compose(&["down", "-v", "--remove-orphans"]);
@@ -70,12 +83,7 @@ impl Drop for Cluster {
 async fn an_ingest_restarted_under_load_costs_no_5xx_and_gets_traffic_again() -> anyhow::Result<()> {
     let _serial = serial();
     let cluster = Cluster::up()?;
-    let h = Http::new(&format!("http://127.0.0.1:{}", cluster.port));
-    wait_for("the cluster through nginx", Duration::from_secs(120), || async {
-        let (code, body, _) = h.get("/health", None).await?;
-        Ok((code == 200 && body["status"] == "ok").then_some(()))
-    })
-    .await?;
+    let h = cluster.ready().await?;
     // Both ingests answer through the one upstream.
     let nodes = wait_for("both ingests behind nginx", Duration::from_secs(60), || async {
         let mut seen = std::collections::HashSet::new();
@@ -202,12 +210,7 @@ async fn a_verifiers_nats_credentials_cannot_publish_a_block() -> anyhow::Result
 async fn hostile_requests_never_eject_an_instance_and_long_polls_pass_the_edge() -> anyhow::Result<()> {
     let _serial = serial();
     let cluster = Cluster::up()?;
-    let h = Http::new(&format!("http://127.0.0.1:{}", cluster.port));
-    wait_for("the cluster through nginx", Duration::from_secs(120), || async {
-        let (code, body, _) = h.get("/health", None).await?;
-        Ok((code == 200 && body["status"] == "ok").then_some(()))
-    })
-    .await?;
+    let h = cluster.ready().await?;
     let (_, key) = h.register().await?;
     let unknown = "0".repeat(64);
 

@@ -153,3 +153,74 @@ async fn a_worker_uses_the_dashboard_in_a_real_browser() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Through nginx on the compose cluster: a reward of the browser's client is
+/// mined on node-1 while site 2 is cut off and mines a longer chain; after
+/// the heal node-1's block is orphaned, and the page shows the reward as
+/// orphaned, re-queued and in a block again, the same whichever node
+/// answers. Before that, empty lists say they are empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_through_nginx_shows_a_reward_orphaned_by_a_real_fork() -> anyhow::Result<()> {
+    let _serial = serial();
+    let driver = chromedriver()?;
+    let cluster = uwl_tests::faults::FaultCluster::up("dash").await?;
+    let b = browser(&driver).await?;
+    b.goto(&cluster.nginx.base).await?;
+    b.find(Locator::Id("register")).await?.click().await?;
+    wait_for("signed in", LONG, || async { Ok(text(&b, "who").await?.starts_with("Signed in as").then_some(())) }).await?;
+    wait_for("empty lists saying so", LONG, || async {
+        let (o, p) = (text(&b, "orphaned").await?, text(&b, "pending").await?);
+        Ok((o.contains("No reward of yours was in an orphaned block") && p.contains("Nothing pending")).then_some(()))
+    })
+    .await?;
+    let key: String = serde_json::from_value(b.execute("return localStorage.getItem('uwl.api_key')", vec![]).await?)?;
+    let client = text(&b, "who").await?.replace("Signed in as ", "");
+
+    let (h1, h2) = (cluster.ingest["node-1"].clone(), cluster.ingest["node-2"].clone());
+    let tip = |h: Http| async move {
+        let (_, health, _) = h.get("/health", None).await?;
+        anyhow::Ok(health["tip_index"].as_u64().unwrap_or(0))
+    };
+    let mined = |h: Http, key: String, client: String| async move {
+        let task = h.task(&key, "hash").await?;
+        let a = h.submit(&key, &client, task["contract_id"].as_str().unwrap_or(""), &solve_task(&task)?).await?;
+        anyhow::ensure!(a.0 == 200, "{a:?}");
+        let rid = a.1["receipt_id"].as_str().unwrap_or_default().to_owned();
+        wait_for("the reward in a block on its side", LONG, || async {
+            let (_, r, _) = h.get(&format!("/receipt/{rid}?wait_ms=2000"), Some(&key)).await?;
+            Ok((r["status"] == "in_block").then_some(()))
+        })
+        .await?;
+        anyhow::Ok(rid)
+    };
+    cluster.partition("nats-2")?;
+    // node-1's side mines the browser client's reward ...
+    let orphan = mined(h1.clone(), key.clone(), client.clone()).await?;
+    // ... node-2's side a longer chain of another client's.
+    let (other, other_key) = h2.register().await?;
+    while tip(h2.clone()).await? <= tip(h1.clone()).await? + 1 {
+        mined(h2.clone(), other_key.clone(), other.clone()).await?;
+    }
+    println!("during the partition: node-1 at block {}, node-2 at block {}", tip(h1.clone()).await?, tip(h2.clone()).await?);
+    cluster.heal("nats-2")?;
+
+    let shown = wait_for("the orphaned reward in a block again on the page", Duration::from_secs(90), || async {
+        let o = text(&b, "orphaned").await?;
+        Ok((o.contains(&orphan[..10]) && o.contains("orphaned from block #") && o.contains("re-queued") && o.contains("again")).then_some(o))
+    })
+    .await?;
+    println!("dashboard, rewards from orphaned blocks: {shown}");
+    std::fs::create_dir_all(screenshots())?;
+    std::fs::write(screenshots().join("dashboard-orphaned.png"), b.screenshot().await?)?;
+    // The same record from each node (records are replicated to every validator).
+    for h in [&h1, &h2] {
+        let r = wait_for("the orphan record on each node", LONG, || async {
+            let (_, r, _) = h.get(&format!("/orphaned_tx?client_id={client}"), Some(&key)).await?;
+            Ok((r["orphaned"][0]["status"] == "in_block").then_some(r))
+        })
+        .await?;
+        assert_eq!(r["orphaned"][0]["receipt_id"], orphan.as_str(), "{r}");
+    }
+    b.close().await?;
+    Ok(())
+}

@@ -150,20 +150,36 @@ function render(balance) {
     $("balance").textContent = b.balance;
     $("pending-sum").textContent = pending;
     $("total").textContent = b.balance + pending;
-    $("pending").replaceChildren(...b.pending_reward.map((p) =>
+    fill("pending", "Nothing pending: every reward is in a block.", b.pending_reward.map((p) =>
       li(`${short(p.receipt_id)} <span>${p.amount}</span> <span class="tag pending">Reward pending inclusion in block</span>`)));
     const subs = submissions();
-    $("orphaned").replaceChildren(...b.orphaned.map((o) =>
-      li(`${short(o.receipt_id)} from block #${o.orphaned_from_block} <span class="tag ${o.status}">${o.status === "in_block" ? `in block again (#${o.block_index})` : o.status.replace("_", " ")}</span>`,
+    fill("orphaned", "No reward of yours was in an orphaned block.", b.orphaned.map((o) =>
+      li(`${short(o.receipt_id)} ${o.amount} <span class="tag orphaned">orphaned from block #${o.orphaned_from_block}</span> → ${fate(o)}`,
         o.receipt_id, o.status !== "in_block" && !!subs[o.receipt_id])));
   }
   const subs = submissions();
   const tip = state.tip?.index;
-  $("mine").replaceChildren(...Object.entries(subs).sort((a, b) => (b[1].at || 0) - (a[1].at || 0)).slice(0, 30).map(([r, s]) => {
+  fill("mine", "No submissions from this browser yet.", Object.entries(subs).sort((a, b) => (b[1].at || 0) - (a[1].at || 0)).slice(0, 30).map(([r, s]) => {
     const conf = s.status === "in_block" && tip !== undefined && s.block_index !== undefined ? `, ${tip - s.block_index + 1} confirmations` : "";
     const label = s.status === "in_block" ? `in block${s.block_index === undefined ? "" : ` #${s.block_index}`}${conf}` : s.status === "pending" ? "Reward pending inclusion in block" : s.status.replace("_", " ");
     return li(`${short(r)} <span class="tag ${s.status}">${label}</span>`, r, s.status === "unknown" || s.status === "orphaned_requeued");
   }));
+}
+
+// What became of a reward whose block was orphaned.
+function fate(o) {
+  if (o.status === "in_block") return `<span class="tag requeued">re-queued</span> → <span class="tag in_block">in block #${o.block_index} again</span>`;
+  if (o.status === "superseded") return `<span class="tag superseded">superseded by another result</span>`;
+  return `<span class="tag requeued">re-queued, waiting for a block</span>`;
+}
+
+// A list's items, or a line saying it is empty.
+function fill(id, empty, items) {
+  if (items.length) { $(id).replaceChildren(...items); return; }
+  const el = document.createElement("li");
+  el.className = "empty";
+  el.textContent = empty;
+  $(id).replaceChildren(el);
 }
 
 function renderChain(blocks, tip, node) {
