@@ -32,6 +32,15 @@ fn docker(args: &[&str]) -> anyhow::Result<String> {
 /// A site's containers, each with its networks and fixed address there.
 pub type SiteLayout = Vec<(String, Vec<(String, Option<String>)>)>;
 
+/// Runs `f` for every container of `layout` at once (one thread each), as
+/// one interface flap would touch them all together.
+fn each_at_once(layout: &SiteLayout, f: impl Fn(&str, &[(String, Option<String>)]) -> anyhow::Result<()> + Sync) -> anyhow::Result<()> {
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = layout.iter().map(|(svc, nets)| scope.spawn(|| f(svc, nets))).collect();
+        runs.into_iter().try_for_each(|r| r.join().map_err(|_| anyhow::anyhow!("a network change panicked"))?)
+    })
+}
+
 /// A running cluster, torn down with its volumes on drop.
 pub struct FaultCluster {
     pub project: String,
@@ -213,22 +222,12 @@ impl FaultCluster {
         let isolated = format!("{}_isolated{n}", self.project);
         let layout = self.site(n)?;
         docker(&["network", "create", &isolated])?;
-        // Every container at once, as one interface flap would.
-        std::thread::scope(|scope| {
-            let moves: Vec<_> = layout
-                .iter()
-                .map(|(svc, nets)| {
-                    let isolated = &isolated;
-                    scope.spawn(move || -> anyhow::Result<()> {
-                        docker(&["network", "connect", "--alias", svc, isolated, &self.container(svc)])?;
-                        for (net, _) in nets {
-                            docker(&["network", "disconnect", &format!("{}_{net}", self.project), &self.container(svc)])?;
-                        }
-                        Ok(())
-                    })
-                })
-                .collect();
-            moves.into_iter().try_for_each(|m| m.join().map_err(|_| anyhow::anyhow!("a move panicked"))?)
+        each_at_once(&layout, |svc, nets| {
+            docker(&["network", "connect", "--alias", svc, &isolated, &self.container(svc)])?;
+            for (net, _) in nets {
+                docker(&["network", "disconnect", &format!("{}_{net}", self.project), &self.container(svc)])?;
+            }
+            Ok(())
         })?;
         self.record(format!("site {n} moved onto an isolated network"));
         Ok(layout)
@@ -238,28 +237,19 @@ impl FaultCluster {
     /// the others new) and off the isolated one.
     pub fn return_site(&self, n: &str, layout: &SiteLayout) -> anyhow::Result<()> {
         let isolated = format!("{}_isolated{n}", self.project);
-        std::thread::scope(|scope| {
-            let returns: Vec<_> = layout
-                .iter()
-                .map(|(svc, nets)| {
-                    let isolated = &isolated;
-                    scope.spawn(move || -> anyhow::Result<()> {
-                        let c = self.container(svc);
-                        for (net, ip) in nets {
-                            let net = format!("{}_{net}", self.project);
-                            let mut args = vec!["network", "connect", "--alias", svc.as_str()];
-                            if let Some(ip) = ip.as_deref() {
-                                args.extend(["--ip", ip]);
-                            }
-                            args.extend([net.as_str(), c.as_str()]);
-                            docker(&args)?;
-                        }
-                        docker(&["network", "disconnect", isolated, &c])?;
-                        Ok(())
-                    })
-                })
-                .collect();
-            returns.into_iter().try_for_each(|r| r.join().map_err(|_| anyhow::anyhow!("a return panicked"))?)
+        each_at_once(layout, |svc, nets| {
+            let c = self.container(svc);
+            for (net, ip) in nets {
+                let net = format!("{}_{net}", self.project);
+                let mut args = vec!["network", "connect", "--alias", svc];
+                if let Some(ip) = ip.as_deref() {
+                    args.extend(["--ip", ip]);
+                }
+                args.extend([net.as_str(), c.as_str()]);
+                docker(&args)?;
+            }
+            docker(&["network", "disconnect", &isolated, &c])
+                .map(|_| ())
         })?;
         docker(&["network", "rm", &isolated])?;
         self.record(format!("site {n} back on its networks"));

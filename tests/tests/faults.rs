@@ -143,15 +143,20 @@ impl Run {
         Ok(acked.len())
     }
 
-    /// The fallbacks the cluster view counts (`result="fallback_local"`, every node).
-    async fn fallbacks(&self) -> anyhow::Result<u64> {
+    /// The sum of the cluster view's `metric` series whose labels contain `labels`.
+    async fn cluster_sum(&self, metric: &str, labels: &str) -> anyhow::Result<u64> {
         let c = &self.cluster.admin;
         let text: String = c.bus.request(uwl_bus::subjects::METRICS_CLUSTER.to_owned(), &(), c.timeout, &uwl_bus::RequestId::new()).await?;
         Ok(text
             .lines()
-            .filter(|l| l.starts_with("uwl_cluster_forwards_total{") && l.contains("result=\"fallback_local\""))
+            .filter(|l| l.starts_with(&format!("{metric}{{")) && l.contains(labels))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
             .sum())
+    }
+
+    /// The fallbacks the cluster view counts (`result="fallback_local"`, every node).
+    async fn fallbacks(&self) -> anyhow::Result<u64> {
+        self.cluster_sum("uwl_cluster_forwards_total", "result=\"fallback_local\"").await
     }
 
     fn now(&self) -> u64 {
@@ -420,6 +425,8 @@ async fn site_2_partitioned(short: &str, name: &str, kind: Partition) -> anyhow:
             .await
             .inspect_err(|_| run.cluster.print_logs())?;
             println!("{name}: each site-2 service reconnected to nats-2 after the heal: {back:?}");
+            let stalls = run.cluster_sum("uwl_cluster_bus_stalls_total", "node=\"node-2\"").await?;
+            println!("{name}: stalled connections the cluster view counts for node-2's sync and miner: {stalls}");
         }
     }
     let limit = Duration::from_secs(20).saturating_sub(healed_at.elapsed());

@@ -45,6 +45,7 @@ struct Gauges {
     requeued: IntGaugeVec,
     mined: IntGaugeVec,
     forwards: IntGaugeVec,
+    stalls: IntGaugeVec,
     divergence: IntGauge,
 }
 
@@ -72,6 +73,11 @@ impl Gauges {
                 "Forwards to the leader by the node's ingest instances, by result (ok, timeout, no_responders, error, fallback_local)",
                 &["node", "result"],
             )?,
+            stalls: g(
+                "cluster_bus_stalls_total",
+                "Times a service's NATS connection delivered nothing for 6 s and was made again, by node and service",
+                &["node", "service"],
+            )?,
             divergence: IntGauge::new("cluster_tip_divergence_blocks", "Highest minus lowest tip index over answering nodes")?,
             registry: registry.clone(),
         };
@@ -97,6 +103,7 @@ async fn scrape(bus: &Bus, g: &Gauges, nodes: &[String], timeout: Duration) {
             g.replacements.with_label_values(&[node]).set(s.replacements_total as i64);
             g.depth.with_label_values(&[node]).set(s.last_replacement_depth as i64);
             g.orphaned.with_label_values(&[node]).set(s.orphaned_blocks_total as i64);
+            g.stalls.with_label_values(&[node, "sync"]).set(s.bus_stalls_total as i64);
         }
         let miner: Result<MinerStats, _> = bus.request(subjects::miner_read(node), &MinerQuery::Stats, timeout, &rid).await;
         g.up.with_label_values(&[node, "miner"]).set(i64::from(miner.is_ok()));
@@ -105,6 +112,7 @@ async fn scrape(bus: &Bus, g: &Gauges, nodes: &[String], timeout: Duration) {
             g.oldest.with_label_values(&[node]).set((m.oldest_pending_age_ms.unwrap_or(0) / 1_000) as i64);
             g.requeued.with_label_values(&[node]).set(m.requeued_total as i64);
             g.mined.with_label_values(&[node]).set(m.blocks_mined_total as i64);
+            g.stalls.with_label_values(&[node, "miner"]).set(m.bus_stalls_total as i64);
         }
     }
     if let (Some(max), Some(min)) = (tips.iter().max(), tips.iter().min()) {

@@ -432,8 +432,8 @@ impl Miner {
 
     async fn read(self: Arc<Self>, q: MinerQuery) -> Result<Value, RemoteError> {
         let now = self.now();
-        let (requeued, blocks, pairs) =
-            (self.metrics.requeued.get(), self.metrics.blocks_mined.get(), self.metrics.pairs_mined.get());
+        let (requeued, blocks, pairs, stalls) =
+            (self.metrics.requeued.get(), self.metrics.blocks_mined.get(), self.metrics.pairs_mined.get(), self.bus.stalls());
         let id = self.id.clone();
         self.with_mempool(move |m| {
             Ok(match q {
@@ -459,6 +459,7 @@ impl Miner {
                     requeued_total: requeued,
                     blocks_mined_total: blocks,
                     pairs_mined_total: pairs,
+                    bus_stalls_total: stalls,
                 }),
             })
         })

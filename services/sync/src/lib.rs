@@ -146,6 +146,7 @@ impl Node {
                         last_replacement_depth: st.last_replacement_depth,
                         orphaned_blocks_total: st.orphaned_blocks_total,
                         blocks_read_at_start: me.blocks_read_at_start,
+                        bus_stalls_total: me.bus.stalls(),
                     })
                 }
             })

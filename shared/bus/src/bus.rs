@@ -171,7 +171,7 @@ async fn watch(client: async_nats::Client, dog: std::sync::Weak<Watchdog>, stop:
         }
     };
     let stats = client.statistics();
-    let mut forced = None;
+    let (mut stalled, mut forced) = (false, None);
     let mut timer = tokio::time::interval(WATCH_EVERY);
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -183,22 +183,29 @@ async fn watch(client: async_nats::Client, dog: std::sync::Weak<Watchdog>, stop:
         let now = stats.in_bytes.load(Ordering::Relaxed);
         if now != dog.seen_bytes.swap(now, Ordering::Relaxed) {
             dog.heard_now();
+            (stalled, forced) = (false, None);
             continue;
         }
         let quiet = dog.since_heard();
         if client.connection_state() != async_nats::connection::State::Connected {
             // The client is reconnecting by itself: the clock restarts when it is back.
             dog.heard_now();
+            (stalled, forced) = (false, None);
             continue;
         }
         if quiet >= STALL_AFTER {
             // Health reads unhealthy from here until the new connection delivers.
-            if forced.is_none_or(|at: std::time::Instant| at.elapsed() >= STALL_AFTER) {
-                forced = Some(std::time::Instant::now());
+            if !stalled {
+                stalled = true;
                 dog.stalls.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(quiet_ms = quiet.as_millis() as u64, "NATS connection delivered nothing: dropping and reconnecting it");
-                // Bounded: a client whose write buffer is full takes no
-                // command, and then its own unanswered pings close the connection.
+            }
+            // Asked again every 2 s until it takes (a client whose write
+            // buffer is full takes no command, and its own unanswered pings
+            // then close the connection; a request can time out here), not
+            // every tick: each queued request would reconnect once more.
+            if forced.is_none_or(|at: std::time::Instant| at.elapsed() >= PROBE_AFTER) {
+                forced = Some(std::time::Instant::now());
                 let _ = tokio::time::timeout(WATCH_EVERY, client.force_reconnect()).await;
             }
         } else if quiet >= PROBE_AFTER {

@@ -66,6 +66,9 @@ pub struct SyncStats {
     pub orphaned_blocks_total: u64,
     /// Blocks decoded from disk when the store was opened (O(1), not the chain).
     pub blocks_read_at_start: u64,
+    /// Times this sync's NATS connection was found stalled and made again.
+    #[serde(default)]
+    pub bus_stalls_total: u64,
 }
 
 /// A block from the node's own miner, on [`crate::subjects::sync_append`].
@@ -275,6 +278,9 @@ pub struct MinerStats {
     pub requeued_total: u64,
     pub blocks_mined_total: u64,
     pub pairs_mined_total: u64,
+    /// Times this miner's NATS connection was found stalled and made again.
+    #[serde(default)]
+    pub bus_stalls_total: u64,
 }
 
 // ---- verifier ----
