@@ -38,6 +38,10 @@ impl Cluster {
             .arg(repo().join("deploy/docker-compose.yml"))
             .args(args)
             .env("UWL_PORT", self.port.to_string())
+            // Small per-client allowances, so a burst from this host is
+            // limited however fast the machine sends it.
+            .env("CLIENT_RATE_PER_S", "50")
+            .env("CLIENT_BURST", "100")
             .output()?;
         anyhow::ensure!(out.status.success(), "docker-compose {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
@@ -149,7 +153,28 @@ async fn an_ingest_restarted_under_load_costs_no_5xx_and_gets_traffic_again() ->
     let burst = futures::future::join_all((0..1_500).map(|_| h.get("/get_task?kind=hash", Some(&key)))).await;
     let limited = burst.iter().filter(|r| matches!(r, Ok((429, b, _)) if b["error"] == "rate_limited")).count();
     println!("a burst of 1500 requests with one API key: {limited} answered 429");
-    assert!(limited > 0, "the per-key rate limit answers 429 with a JSON body");
+    assert!(limited > 0, "the per-client rate limit answers 429 with a JSON body");
+    // Spelling the key differently does not buy a new allowance: a burst
+    // of 1,500 in 30 spellings (50 each, each spelling well inside any
+    // allowance on its own) is limited like one client.
+    let (_, fresh_key) = h.register().await?;
+    let respelled = futures::future::join_all((0..1_500).map(|i| {
+        let auth = format!("Bearer{}{fresh_key}", " ".repeat(1 + i % 30));
+        h.client.get(format!("{}/get_task?kind=hash", h.base)).header("authorization", auth).send()
+    }))
+    .await;
+    let limited: Vec<_> = respelled.iter().filter_map(|r| r.as_ref().ok()).filter(|r| r.status().as_u16() == 429).collect();
+    println!("a burst of 1500 requests with one API key in 30 spellings: {} answered 429", limited.len());
+    assert!(!limited.is_empty(), "the same client, however the header is spelled");
+    assert!(limited.iter().all(|r| r.headers().contains_key("retry-after")));
+    // Registration is limited per address whatever headers come with it.
+    let regs = futures::future::join_all((0..600).map(|_| {
+        h.client.post(format!("{}/register", h.base)).header("authorization", "Bearer anything").header("content-type", "application/json").body("{}").send()
+    }))
+    .await;
+    let refused = regs.iter().filter(|r| r.as_ref().is_ok_and(|r| r.status().as_u16() == 429)).count();
+    println!("600 registrations at once with a made-up Authorization header: {refused} answered 429");
+    assert!(refused > 0, "registration is limited per address, headers or not");
     // another key is not limited by the first one's burst
     let (_, other_key) = h.register().await?;
     assert_eq!(h.get("/get_task?kind=hash", Some(&other_key)).await?.0, 200);

@@ -473,3 +473,32 @@ async fn the_worker_cli_retries_503_and_follows_its_receipts_into_blocks() -> an
     i1.stop().await?;
     stop_all(services).await
 }
+
+/// Each authenticated client has a rate, keyed on its id: past its burst it
+/// gets 429 with Retry-After and a JSON body, however it spells the header;
+/// another client is not limited by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_past_its_rate_gets_429_however_it_spells_its_key() -> anyhow::Result<()> {
+    let _serial = serial();
+    let nats = nats().await?;
+    let net = TestNet::new(2, fast_params())?;
+    let (ingest, h) = net.ingest("node-1", &nats.url, &["--client-rate-per-s", "1", "--client-burst", "3"]).await?;
+    let (_, key) = h.register().await?;
+    for _ in 0..3 {
+        assert_eq!(h.get("/get_task?kind=hash", Some(&key)).await?.0, 200);
+    }
+    let (code, body, headers) = h.get("/get_task?kind=hash", Some(&key)).await?;
+    assert_eq!((code, body["error"].as_str()), (429, Some("rate_limited")), "{body}");
+    let retry: u64 = headers.get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+    assert!((1..=2).contains(&retry), "Retry-After {retry}");
+    // The same key spelled with more spaces is the same client.
+    let respelled = h.client.get(format!("{}/get_task?kind=hash", h.base)).header("authorization", format!("Bearer     {key}")).send().await?;
+    assert_eq!(respelled.status().as_u16(), 429);
+    let (_, other) = h.register().await?;
+    assert_eq!(h.get("/get_task?kind=hash", Some(&other)).await?.0, 200, "another client has its own allowance");
+    // The allowance comes back at the rate.
+    tokio::time::sleep(Duration::from_secs(retry)).await;
+    assert_eq!(h.get("/get_task?kind=hash", Some(&key)).await?.0, 200);
+    ingest.stop().await?;
+    Ok(())
+}

@@ -2,12 +2,17 @@
 //! network's issuer key. Checking one costs a signature verification and no
 //! network round trip, so authentication works on a node cut off from the
 //! others. Keys seen valid are remembered (a bounded set), so a worker's
-//! steady stream of requests costs one verification, not one each.
+//! steady stream of requests costs one verification, not one each. Each
+//! authenticated client has a request rate (per instance), keyed on its id:
+//! spelling the header differently does not buy a new allowance.
 
 use crate::error::ApiError;
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::{Mutex, PoisonError};
 use uwl_ledger::{NodeKey, PublicKey};
 
@@ -33,21 +38,45 @@ pub fn new_client_id() -> String {
     format!("c{}", hex::encode(rand::random::<[u8; 16]>()))
 }
 
-/// Checks API keys against the issuer key.
-#[derive(Debug)]
+/// Checks API keys against the issuer key, then the client's request rate.
 pub struct Authenticator {
     issuer: PublicKey,
     /// Token -> client id, for tokens whose signature verified.
     verified: Mutex<HashMap<String, String>>,
+    /// Requests per authenticated client (however its header is spelled).
+    limiter: DefaultKeyedRateLimiter<String>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator").field("issuer", &self.issuer).finish_non_exhaustive()
+    }
 }
 
 impl Authenticator {
-    pub fn new(issuer: PublicKey) -> Self {
-        Self { issuer, verified: Mutex::new(HashMap::new()) }
+    /// `per_second` requests a second for each client, `burst` at once.
+    pub fn new(issuer: PublicKey, per_second: NonZeroU32, burst: NonZeroU32) -> Self {
+        let limiter = RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst));
+        Self { issuer, verified: Mutex::new(HashMap::new()), limiter }
     }
 
-    /// The client a request's `Authorization: Bearer <api_key>` names.
+    /// The client a request's `Authorization: Bearer <api_key>` names, if
+    /// it is within its rate (else 429 with how long to wait).
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<String, ApiError> {
+        let client = self.client(headers)?;
+        self.limiter.check_key(&client).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            ApiError::RateLimited { retry_after_s: wait.as_secs() + u64::from(wait.subsec_nanos() > 0) }
+        })?;
+        Ok(client)
+    }
+
+    /// Forgets the rate state of clients idle long enough to be full again.
+    pub fn forget_idle(&self) {
+        self.limiter.retain_recent();
+    }
+
+    fn client(&self, headers: &HeaderMap) -> Result<String, ApiError> {
         let token = bearer(headers)?;
         if let Some(client) = self.verified.lock().unwrap_or_else(PoisonError::into_inner).get(token) {
             return Ok(client.clone());

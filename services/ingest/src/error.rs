@@ -29,6 +29,9 @@ pub enum ApiError {
     /// Another status with its message (a framework rejection, rewritten as JSON).
     #[error("{message}")]
     Other { status: StatusCode, message: String },
+    /// The client sent more than its rate allows.
+    #[error("too many requests for this client: retry after {retry_after_s} s")]
+    RateLimited { retry_after_s: u64 },
     /// Retryable: the node cannot take the request now.
     #[error("{message}")]
     Unavailable { message: String, retry_after_s: u64 },
@@ -63,6 +66,7 @@ impl ApiError {
             Self::InvalidResult(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_result"),
             Self::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Other { status, .. } if *status == StatusCode::PAYLOAD_TOO_LARGE => (*status, "payload_too_large"),
             Self::Other { status, .. } if *status == StatusCode::UNSUPPORTED_MEDIA_TYPE => (*status, "unsupported_media_type"),
             Self::Other { status, .. } if status.is_server_error() => (*status, "internal"),
@@ -79,7 +83,7 @@ impl IntoResponse for ApiError {
             body["receipt_id"] = serde_json::json!(existing);
         }
         let mut resp = (status, Json(body)).into_response();
-        if let Self::Unavailable { retry_after_s, .. } = &self {
+        if let Self::Unavailable { retry_after_s, .. } | Self::RateLimited { retry_after_s } = &self {
             if let Ok(v) = HeaderValue::from_str(&retry_after_s.to_string()) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
             }

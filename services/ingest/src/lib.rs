@@ -35,6 +35,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,6 +99,13 @@ pub struct Settings {
     pub read_timeout_ms: u64,
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1 << 20)]
     pub max_body_bytes: usize,
+    /// Requests a second each authenticated client may make (per instance;
+    /// more are answered 429 with Retry-After).
+    #[arg(long, env = "CLIENT_RATE_PER_S", default_value_t = 200)]
+    pub client_rate_per_s: u32,
+    /// Requests a client may make at once above its rate.
+    #[arg(long, env = "CLIENT_BURST", default_value_t = 400)]
+    pub client_burst: u32,
     /// Requests handled at once; more are answered 503.
     #[arg(long, env = "MAX_CONCURRENT", default_value_t = 1_024)]
     pub max_concurrent: usize,
@@ -126,6 +134,7 @@ impl Settings {
         anyhow::ensure!(self.reward_matmul > 0 && self.reward_hash > 0, "rewards must be positive");
         anyhow::ensure!(self.max_body_bytes >= 1024, "MAX_BODY_BYTES must be at least 1024");
         anyhow::ensure!(self.max_concurrent >= 1, "MAX_CONCURRENT must be at least 1");
+        anyhow::ensure!(self.client_rate_per_s >= 1 && self.client_burst >= 1, "CLIENT_RATE_PER_S and CLIENT_BURST must be at least 1");
         Ok(())
     }
 }
@@ -269,7 +278,11 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
         genesis,
         issuer,
         issuer_public,
-        auth: auth::Authenticator::new(issuer_public),
+        auth: auth::Authenticator::new(
+            issuer_public,
+            NonZeroU32::new(settings.client_rate_per_s).context("CLIENT_RATE_PER_S")?,
+            NonZeroU32::new(settings.client_burst).context("CLIENT_BURST")?,
+        ),
         bus,
         nodes,
         validator,
@@ -342,6 +355,7 @@ async fn background(state: Shared, shutdown: CancellationToken) {
                 }
             }
             _ = report.tick() => {
+                state.auth.forget_idle();
                 let forwards = ["ok", "timeout", "no_responders", "error", "remote", "fallback_local"]
                     .iter()
                     .map(|r| (r.to_string(), state.metrics.forwards.with_label_values(&[r]).get()))
