@@ -141,6 +141,20 @@ async fn a_worker_uses_the_dashboard_in_a_real_browser() -> anyhow::Result<()> {
     .await?;
     assert!(!mine.contains("undefined"), "{mine}");
 
+    // A key past three quarters of its life is renewed by the page (the same
+    // client), and the new key works.
+    b.execute(
+        "localStorage.setItem('uwl.api_key_life', JSON.stringify({issued_at: Date.now() - 80000, expires_at: Date.now() + 20000}))",
+        vec![],
+    )
+    .await?;
+    let renewed = wait_for("the page to renew its key", LONG, || async {
+        let now: Option<String> = serde_json::from_value(b.execute("return localStorage.getItem('uwl.api_key')", vec![]).await?)?;
+        Ok(now.filter(|k| *k != key))
+    })
+    .await?;
+    assert_eq!(h.get(&format!("/get_balance?client_id={client}"), Some(&renewed)).await?.0, 200, "the renewed key is the same client's");
+
     std::fs::create_dir_all(screenshots())?;
     std::fs::write(screenshots().join("dashboard-wide.png"), b.screenshot().await?)?;
     b.set_window_size(390, 900).await?;

@@ -502,3 +502,73 @@ async fn a_client_past_its_rate_gets_429_however_it_spells_its_key() -> anyhow::
     ingest.stop().await?;
     Ok(())
 }
+
+/// API keys expire KEY_TTL_MS after issue; a valid key is renewed for the
+/// same client with POST /renew_key; an expired key is refused (401 saying
+/// so) and cannot be renewed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_expire_and_are_renewed_before_they_do() -> anyhow::Result<()> {
+    let _serial = serial();
+    let nats = nats().await?;
+    let net = TestNet::new(2, fast_params())?;
+    let (ingest, h) = net.ingest("node-1", &nats.url, &["--key-ttl-ms", "3000"]).await?;
+    let (code, reg, _) = h.post("/register", None, &json!({})).await?;
+    assert_eq!(code, 200);
+    let (client, key) = (reg["client_id"].as_str().unwrap_or_default().to_owned(), reg["api_key"].as_str().unwrap_or_default().to_owned());
+    assert_eq!(reg["expires_at"].as_u64(), reg["issued_at"].as_u64().map(|i| i + 3_000), "{reg}");
+    assert_eq!(h.get("/get_task?kind=hash", Some(&key)).await?.0, 200);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let (code, renewed, _) = h.post("/renew_key", Some(&key), &json!({})).await?;
+    assert_eq!(code, 200, "{renewed}");
+    assert_eq!(renewed["client_id"], client.as_str(), "the same client");
+    let new_key = renewed["api_key"].as_str().unwrap_or_default().to_owned();
+    assert!(renewed["expires_at"].as_u64() > reg["expires_at"].as_u64());
+    tokio::time::sleep(Duration::from_millis(1_700)).await;
+    let (code, body, _) = h.get("/get_task?kind=hash", Some(&key)).await?;
+    assert_eq!((code, body["error"].as_str()), (401, Some("unauthorized")), "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| m.contains("expired")), "{body}");
+    expect(&h.post("/renew_key", Some(&key), &json!({})).await?, 401, "unauthorized");
+    assert_eq!(h.get("/get_task?kind=hash", Some(&new_key)).await?.0, 200, "the renewed key works");
+    ingest.stop().await?;
+    Ok(())
+}
+
+/// The worker CLI renews its key past three quarters of its life and keeps
+/// working past the first key's expiry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_cli_renews_its_key_before_it_expires() -> anyhow::Result<()> {
+    let _serial = serial();
+    let nats = nats().await?;
+    let net = TestNet::new(2, fast_params())?;
+    let services = node_services(&net, &nats.url, &[])?;
+    let verifier = net.verifier("node-1", &nats.url)?;
+    let (ingest, h) = net.ingest("node-1", &nats.url, &["--key-ttl-ms", "3000"]).await?;
+    let c = Client::connect(&nats.url).await?;
+    c.ready("node-1", true).await?;
+    let work = tempfile::tempdir()?;
+    let creds = work.path().join("creds.json");
+    let args: Vec<String> = vec![
+        "uwl-worker".into(), "--orchestrator-url".into(), h.base.clone(), "--kind".into(), "hash".into(), "--count".into(), "10".into(),
+        "--pause-ms".into(), "600".into(), "--credentials-file".into(), creds.display().to_string(),
+        "--journal-file".into(), work.path().join("journal.jsonl").display().to_string(),
+    ];
+    let settings = <uwl_worker::Settings as clap::Parser>::try_parse_from(args)?;
+    let t = Instant::now();
+    let first = tokio::spawn(async move { uwl_worker::run(settings, tokio_util::sync::CancellationToken::new()).await });
+    let initial = wait_for("the worker's credentials", Duration::from_secs(10), || async {
+        Ok(std::fs::read_to_string(&creds).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok()))
+    })
+    .await?;
+    let tally = first.await??;
+    println!("10 tasks in {:?} with a 3 s key: {tally:?}", t.elapsed());
+    assert!(t.elapsed() > Duration::from_secs(4), "the run outlived the first key");
+    assert_eq!((tally.in_block + tally.queued, tally.failed), (10, 0), "{tally:?}");
+    let now: Value = serde_json::from_str(&std::fs::read_to_string(&creds)?)?;
+    assert_eq!(now["client_id"], initial["client_id"]);
+    assert_ne!(now["api_key"], initial["api_key"], "a renewed key was kept");
+    assert!(now["expires_at"].as_u64() > initial["expires_at"].as_u64());
+    ingest.stop().await?;
+    verifier.stop().await?;
+    stop_all(services).await?;
+    Ok(())
+}

@@ -1,7 +1,9 @@
 //! Self-verifying API keys: `ak1.<payload>.<signature>` signed by the
 //! network's issuer key. Checking one costs a signature verification and no
 //! network round trip, so authentication works on a node cut off from the
-//! others. Keys seen valid are remembered (a bounded set), so a worker's
+//! others. A key expires `KEY_TTL_MS` after it was issued (its `issued_at`,
+//! inside the signed payload) and can be renewed before then. Keys seen
+//! valid are remembered (a bounded set), so a worker's
 //! steady stream of requests costs one verification, not one each. Each
 //! authenticated client has a request rate (per instance), keyed on its id:
 //! spelling the header differently does not buy a new allowance.
@@ -41,8 +43,10 @@ pub fn new_client_id() -> String {
 /// Checks API keys against the issuer key, then the client's request rate.
 pub struct Authenticator {
     issuer: PublicKey,
-    /// Token -> client id, for tokens whose signature verified.
-    verified: Mutex<HashMap<String, String>>,
+    /// Token -> (client id, expiry), for tokens whose signature verified.
+    verified: Mutex<HashMap<String, (String, u64)>>,
+    /// How long a key is valid after it was issued (ms).
+    ttl_ms: u64,
     /// Requests per authenticated client (however its header is spelled).
     limiter: DefaultKeyedRateLimiter<String>,
 }
@@ -54,16 +58,28 @@ impl std::fmt::Debug for Authenticator {
 }
 
 impl Authenticator {
-    /// `per_second` requests a second for each client, `burst` at once.
-    pub fn new(issuer: PublicKey, per_second: NonZeroU32, burst: NonZeroU32) -> Self {
+    /// Keys valid `ttl_ms` after issue; `per_second` requests a second for
+    /// each client, `burst` at once.
+    pub fn new(issuer: PublicKey, ttl_ms: u64, per_second: NonZeroU32, burst: NonZeroU32) -> Self {
         let limiter = RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst));
-        Self { issuer, verified: Mutex::new(HashMap::new()), limiter }
+        Self { issuer, verified: Mutex::new(HashMap::new()), ttl_ms, limiter }
+    }
+
+    /// When a key issued at `issued_at` expires.
+    pub fn expires_at(&self, issued_at: u64) -> u64 {
+        issued_at.saturating_add(self.ttl_ms)
     }
 
     /// The client a request's `Authorization: Bearer <api_key>` names, if
-    /// it is within its rate (else 429 with how long to wait).
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<String, ApiError> {
-        let client = self.client(headers)?;
+    /// the key has not expired at `now_ms` (else 401 saying so) and the
+    /// client is within its rate (else 429 with how long to wait).
+    pub fn authenticate(&self, headers: &HeaderMap, now_ms: u64) -> Result<String, ApiError> {
+        let (client, expires_at) = self.client(headers)?;
+        if now_ms >= expires_at {
+            return Err(ApiError::Unauthorized(format!(
+                "API key expired at {expires_at} (ms since the epoch): renew keys before they expire (POST /renew_key), or register again"
+            )));
+        }
         self.limiter.check_key(&client).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             ApiError::RateLimited { retry_after_s: wait.as_secs() + u64::from(wait.subsec_nanos() > 0) }
@@ -76,19 +92,21 @@ impl Authenticator {
         self.limiter.retain_recent();
     }
 
-    fn client(&self, headers: &HeaderMap) -> Result<String, ApiError> {
+    /// The client and expiry of a key whose signature verifies.
+    fn client(&self, headers: &HeaderMap) -> Result<(String, u64), ApiError> {
         let token = bearer(headers)?;
-        if let Some(client) = self.verified.lock().unwrap_or_else(PoisonError::into_inner).get(token) {
-            return Ok(client.clone());
+        if let Some(known) = self.verified.lock().unwrap_or_else(PoisonError::into_inner).get(token) {
+            return Ok(known.clone());
         }
         let key: ApiKey =
             uwl_tasks::open(&self.issuer, API_KEY_PREFIX, token).map_err(|_| ApiError::Unauthorized("invalid API key".into()))?;
+        let known = (key.client_id, self.expires_at(key.issued_at));
         let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
         if verified.len() >= VERIFIED_MAX {
             verified.clear();
         }
-        verified.insert(token.to_owned(), key.client_id.clone());
-        Ok(key.client_id)
+        verified.insert(token.to_owned(), known.clone());
+        Ok(known)
     }
 }
 

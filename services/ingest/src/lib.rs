@@ -99,6 +99,9 @@ pub struct Settings {
     pub read_timeout_ms: u64,
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1 << 20)]
     pub max_body_bytes: usize,
+    /// How long an API key is valid after it was issued (renew before: POST /renew_key).
+    #[arg(long, env = "KEY_TTL_MS", default_value_t = 30 * 24 * 3_600_000)]
+    pub key_ttl_ms: u64,
     /// Requests a second each authenticated client may make (per instance;
     /// more are answered 429 with Retry-After).
     #[arg(long, env = "CLIENT_RATE_PER_S", default_value_t = 200)]
@@ -134,6 +137,7 @@ impl Settings {
         anyhow::ensure!(self.reward_matmul > 0 && self.reward_hash > 0, "rewards must be positive");
         anyhow::ensure!(self.max_body_bytes >= 1024, "MAX_BODY_BYTES must be at least 1024");
         anyhow::ensure!(self.max_concurrent >= 1, "MAX_CONCURRENT must be at least 1");
+        anyhow::ensure!(self.key_ttl_ms >= 1_000, "KEY_TTL_MS must be at least 1000");
         anyhow::ensure!(self.client_rate_per_s >= 1 && self.client_burst >= 1, "CLIENT_RATE_PER_S and CLIENT_BURST must be at least 1");
         Ok(())
     }
@@ -280,6 +284,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
         issuer_public,
         auth: auth::Authenticator::new(
             issuer_public,
+            settings.key_ttl_ms,
             NonZeroU32::new(settings.client_rate_per_s).context("CLIENT_RATE_PER_S")?,
             NonZeroU32::new(settings.client_burst).context("CLIENT_BURST")?,
         ),
@@ -371,6 +376,7 @@ fn router(state: Shared) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let api = Router::new()
         .route("/register", post(register))
+        .route("/renew_key", post(renew_key))
         .route("/get_task", get(get_task))
         .route("/submit_work", post(submit_work))
         .route("/get_balance", get(get_balance))
@@ -509,9 +515,20 @@ async fn static_file(Path(file): Path<String>) -> Result<impl IntoResponse, ApiE
 }
 
 async fn register(axum::extract::State(state): axum::extract::State<Shared>) -> Json<Value> {
-    let client_id = new_client_id();
-    let api_key = ApiKey { client_id: client_id.clone(), issued_at: now_ms() }.seal(&state.issuer);
-    Json(json!({ "client_id": client_id, "api_key": api_key }))
+    issue_key(&state, new_client_id())
+}
+
+/// `POST /renew_key`: a valid key buys a new one for the same client.
+async fn renew_key(axum::extract::State(state): axum::extract::State<Shared>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let client_id = state.auth.authenticate(&headers, now_ms())?;
+    Ok(issue_key(&state, client_id))
+}
+
+/// A new key for `client_id`, issued now.
+fn issue_key(state: &State, client_id: String) -> Json<Value> {
+    let issued_at = now_ms();
+    let api_key = ApiKey { client_id: client_id.clone(), issued_at }.seal(&state.issuer);
+    Json(json!({ "client_id": client_id, "api_key": api_key, "issued_at": issued_at, "expires_at": state.auth.expires_at(issued_at) }))
 }
 
 async fn get_task(
@@ -519,7 +536,7 @@ async fn get_task(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<uwl_tasks::Task>, ApiError> {
-    let client_id = state.auth.authenticate(&headers)?;
+    let client_id = state.auth.authenticate(&headers, now_ms())?;
     let kind: Kind = q
         .get("kind")
         .ok_or_else(|| ApiError::BadRequest("kind is required: matmul or hash".into()))?
@@ -568,7 +585,7 @@ async fn submit_work(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let rid = rid(&headers);
-    let client = state.auth.authenticate(&headers)?;
+    let client = state.auth.authenticate(&headers, now_ms())?;
     let body = body.map_err(|e| match e {
         BytesRejection::FailedToBufferBody(_) => ApiError::PayloadTooLarge(state.settings.max_body_bytes),
         other => ApiError::BadRequest(other.body_text()),
@@ -651,7 +668,7 @@ async fn submit_work(
 }
 
 fn own_client(headers: &HeaderMap, state: &State, q: &HashMap<String, String>) -> Result<String, ApiError> {
-    let client = state.auth.authenticate(headers)?;
+    let client = state.auth.authenticate(headers, now_ms())?;
     let asked = q.get("client_id").ok_or_else(|| ApiError::BadRequest("client_id is required".into()))?;
     if *asked != client {
         return Err(ApiError::Forbidden("an API key reads only its own client's data".into()));
@@ -772,7 +789,7 @@ async fn receipt(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let rid = rid(&headers);
-    let client = state.auth.authenticate(&headers)?;
+    let client = state.auth.authenticate(&headers, now_ms())?;
     let receipt_id = Hash32::from_hex(&receipt_id).map_err(|_| ApiError::BadRequest("receipt_id must be 64 hex digits".into()))?;
     let wait_ms = query_int(&q, "wait_ms", 0, 0..=MAX_RECEIPT_WAIT_MS)?;
     let deadline = tokio::time::Instant::now() + Duration::from_millis(wait_ms);

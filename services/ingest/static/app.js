@@ -4,6 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 const KEY = "uwl.api_key";
+const KEY_LIFE = "uwl.api_key_life"; // {issued_at, expires_at} of the key, as register / renew_key answer
 const SUBS = "uwl.submissions";
 
 const state = { key: localStorage.getItem(KEY), client: null, tip: null, busy: false, waitUntil: 0 };
@@ -210,6 +211,7 @@ async function refresh() {
     if (c.status === 200) renderChain(c.body.blocks.filter((b) => b.index > 0), c.body.tip, c.body.node_id);
   }
   if (!state.client) return;
+  await renewIfDue();
   const b = await api(`/get_balance?client_id=${state.client}`);
   if (b.status === 200) render(b.body);
   for (const [r, s] of Object.entries(submissions())) {
@@ -234,11 +236,27 @@ function signedIn(key) {
 
 $("register").onclick = async () => {
   const r = await api("/register", { method: "POST", body: "{}" });
-  if (r.status === 200) signedIn(r.body.api_key);
+  if (r.status === 200) { keepLife(r.body); signedIn(r.body.api_key); }
 };
-$("keyform").onsubmit = (e) => { e.preventDefault(); signedIn($("apikey").value.trim()); $("apikey").value = ""; };
+
+function keepLife(body) {
+  localStorage.setItem(KEY_LIFE, JSON.stringify({ issued_at: body.issued_at, expires_at: body.expires_at }));
+}
+
+// Past three quarters of its life, the key is exchanged for a new one
+// (the same client) before it expires.
+async function renewIfDue() {
+  let life;
+  try { life = JSON.parse(localStorage.getItem(KEY_LIFE) || "null"); } catch { life = null; }
+  if (!life?.issued_at || !life?.expires_at) return;
+  if (Date.now() < life.issued_at + (life.expires_at - life.issued_at) * 0.75) return;
+  const r = await api("/renew_key", { method: "POST", body: "{}" });
+  if (r.status === 200) { keepLife(r.body); state.key = r.body.api_key; localStorage.setItem(KEY, r.body.api_key); }
+}
+$("keyform").onsubmit = (e) => { e.preventDefault(); localStorage.removeItem(KEY_LIFE); signedIn($("apikey").value.trim()); $("apikey").value = ""; };
 $("signout").onclick = () => {
   localStorage.removeItem(KEY);
+  localStorage.removeItem(KEY_LIFE);
   state.key = null; state.client = null;
   $("account").hidden = true; $("signin").hidden = false;
   $("who").textContent = "Not signed in";

@@ -56,6 +56,22 @@ pub struct Settings {
 struct Credentials {
     client_id: String,
     api_key: String,
+    /// When the key was issued and expires (ms since the epoch), as
+    /// register and renew_key answer; absent for keys given by flag.
+    #[serde(default)]
+    issued_at: Option<u64>,
+    #[serde(default)]
+    expires_at: Option<u64>,
+}
+
+impl Credentials {
+    /// Past three quarters of the key's life: time to renew it.
+    fn due_for_renewal(&self, now_ms: u64) -> bool {
+        match (self.issued_at, self.expires_at) {
+            (Some(i), Some(e)) => now_ms >= i + e.saturating_sub(i) / 4 * 3,
+            _ => false,
+        }
+    }
 }
 
 /// One journal line: a submission and what became of it.
@@ -150,7 +166,27 @@ impl Worker {
         self.call("submit_work", || self.http.post(self.url("/submit_work")).bearer_auth(&self.creds.api_key).json(body)).await
     }
 
+    /// Renews the API key once it is past three quarters of its life
+    /// (POST /renew_key) and keeps the new one in the credentials file.
+    async fn renew_if_due(&mut self) -> anyhow::Result<()> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
+        if !self.creds.due_for_renewal(now) {
+            return Ok(());
+        }
+        let (code, body) = self.call("renew_key", || self.http.post(self.url("/renew_key")).bearer_auth(&self.creds.api_key)).await?;
+        if code != 200 {
+            bail!("renew_key: {code} {body}");
+        }
+        self.creds = serde_json::from_value(body)?;
+        std::fs::write(&self.s.credentials_file, serde_json::to_vec_pretty(&self.creds)?)?;
+        info!(client_id = self.creds.client_id, expires_at = self.creds.expires_at, "API key renewed");
+        Ok(())
+    }
+
     async fn one_task(&mut self, kind: &str) -> anyhow::Result<()> {
+        if let Err(e) = self.renew_if_due().await {
+            warn!(error = %format!("{e:#}"), "could not renew the API key");
+        }
         let (code, task) = self.call("get_task", || self.http.get(self.url(&format!("/get_task?kind={kind}"))).bearer_auth(&self.creds.api_key)).await?;
         if code != 200 {
             bail!("get_task: {code} {task}");
@@ -241,7 +277,7 @@ pub fn solve(task: &Value) -> anyhow::Result<Value> {
 
 async fn credentials(s: &Settings, http: &reqwest::Client) -> anyhow::Result<Credentials> {
     if let (Some(client_id), Some(api_key)) = (&s.client_id, &s.api_key) {
-        return Ok(Credentials { client_id: client_id.clone(), api_key: api_key.clone() });
+        return Ok(Credentials { client_id: client_id.clone(), api_key: api_key.clone(), issued_at: None, expires_at: None });
     }
     if let Ok(text) = std::fs::read_to_string(&s.credentials_file) {
         return Ok(serde_json::from_str(&text)?);
