@@ -69,6 +69,9 @@ async fn every_status_code_with_its_error_body_and_no_state_change_on_rejection(
     c.ready("node-2", true).await?;
 
     expect(&h.get("/nope", None).await?, 404, "not_found");
+    let page = h.client.get(format!("{}/", h.base)).send().await?;
+    let csp = page.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
     assert_eq!(h.get("/livez", None).await?.0, 200);
     let (client, key) = h.register().await?;
     let (other, other_key) = h.register().await?;

@@ -500,8 +500,14 @@ async fn json_errors(resp: Response) -> Response {
 }
 
 /// The dashboard (SPEC section 4): static assets built into the binary.
-async fn dashboard() -> Html<&'static str> {
-    Html(include_str!("../static/index.html"))
+/// The dashboard keeps an API key in the browser's storage: its page may
+/// run only its own scripts (and its Web Worker), talk only to this origin,
+/// and not be framed.
+const DASHBOARD_CSP: &str = "default-src 'none'; script-src 'self'; worker-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+async fn dashboard() -> impl IntoResponse {
+    ([("content-security-policy", DASHBOARD_CSP)], Html(include_str!("../static/index.html")))
 }
 
 async fn static_file(Path(file): Path<String>) -> Result<impl IntoResponse, ApiError> {

@@ -198,8 +198,13 @@ function renderChain(blocks, tip, node) {
   const w = 300 / Math.max(blocks.length, 1);
   $("chart").innerHTML = blocks.map((b, i) =>
     `<rect x="${i * w}" y="${10 + creators.indexOf(b.creator_node_id) * (40 / Math.max(creators.length, 1))}" width="${Math.max(w - 1, 1)}" height="${40 / Math.max(creators.length, 1)}" fill="${colors[creators.indexOf(b.creator_node_id) % colors.length]}"><title>#${b.index} by ${b.creator_node_id}</title></rect>`).join("");
-  $("legend").innerHTML = creators.map((c, i) =>
-    `<span style="color:${colors[i % colors.length]}">&#9632; ${c}: ${blocks.filter((b) => b.creator_node_id === c).length} blocks</span>`).join("");
+  // Built with the DOM (the page's CSP allows no inline style attributes).
+  $("legend").replaceChildren(...creators.map((c, i) => {
+    const el = document.createElement("span");
+    el.style.color = colors[i % colors.length];
+    el.textContent = `\u25A0 ${c}: ${blocks.filter((b) => b.creator_node_id === c).length} blocks`;
+    return el;
+  }));
 }
 
 async function refresh() {
