@@ -65,6 +65,16 @@ impl Cluster {
 }
 
 impl Cluster {
+    fn exec(&self, svc: &str, cmd: &[&str]) -> anyhow::Result<String> {
+        let out = Command::new("docker").args(["exec", &format!("{}_{svc}_1", self.project)]).args(cmd).output()?;
+        anyhow::ensure!(out.status.success(), "{cmd:?} in {svc}: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn exists(&self, svc: &str, path: &str) -> anyhow::Result<bool> {
+        Ok(self.exec(svc, &["sh", "-c", &format!("test -e {path} && echo yes || echo no")])?.trim() == "yes")
+    }
+
     /// nginx's address, once the cluster answers healthy through it.
     async fn ready(&self) -> anyhow::Result<Http> {
         let h = Http::new(&format!("http://127.0.0.1:{}", self.port));
@@ -88,6 +98,23 @@ async fn an_ingest_restarted_under_load_costs_no_5xx_and_gets_traffic_again() ->
     let _serial = serial();
     let cluster = Cluster::up()?;
     let h = cluster.ready().await?;
+    // Secrets only where used: the issuer key in the ingests only, a node's
+    // key in its miner only (mode 0600), none in the volumes others mount.
+    for (svc, path, present) in [
+        ("ingest-1", "/issuer/issuer.key", true),
+        ("ingest-1", "/config/issuer.key", false),
+        ("sync-1", "/config/issuer.key", false),
+        ("sync-1", "/issuer", false),
+        ("sync-1", "/data/node.key", false),
+        ("miner-1", "/key/node.key", true),
+        ("miner-1", "/data/node.key", false),
+        ("miner-1", "/issuer", false),
+        ("metrics", "/config/issuer.key", false),
+        ("verifier-1", "/config/issuer.key", false),
+    ] {
+        assert_eq!(cluster.exists(svc, path)?, present, "{path} in {svc}");
+    }
+    assert_eq!(cluster.exec("miner-1", &["stat", "-c", "%a", "/key/node.key"])?.trim(), "600");
     // Both ingests answer through the one upstream.
     let nodes = wait_for("both ingests behind nginx", Duration::from_secs(60), || async {
         let mut seen = std::collections::HashSet::new();

@@ -17,9 +17,17 @@ pub struct Init {
     /// Where each validator's key goes: `<DATA_ROOT>/<node>/node.key`.
     #[arg(long, env = "DATA_ROOT", default_value = "/data")]
     pub data_root: PathBuf,
-    /// Directory of genesis.json and issuer.key (shared by every service).
+    /// Directory of genesis.json (read by every service).
     #[arg(long, env = "CONFIG_DIR", default_value = "/config")]
     pub config_dir: PathBuf,
+    /// Directory of issuer.key, the network's issuer secret (mounted by
+    /// ingest only; default: CONFIG_DIR).
+    #[arg(long, env = "ISSUER_DIR")]
+    pub issuer_dir: Option<PathBuf>,
+    /// Where each validator's key goes instead of its data directory:
+    /// `<KEY_ROOT>/<node>/node.key` (a volume only that node's miner mounts).
+    #[arg(long, env = "KEY_ROOT")]
+    pub key_root: Option<PathBuf>,
     #[arg(long, env = "CHAIN_ID", default_value = "uwl")]
     pub chain_id: String,
     #[arg(long, env = "T_ROUND_MS", default_value_t = 2_000)]
@@ -34,13 +42,25 @@ pub struct Init {
 pub fn init(cfg: &Init) -> anyhow::Result<Genesis> {
     let genesis_file = cfg.config_dir.join("genesis.json");
     std::fs::create_dir_all(&cfg.config_dir).with_context(|| format!("creating {}", cfg.config_dir.display()))?;
-    NodeKey::load_or_generate(&cfg.config_dir.join("issuer.key"), "issuer")?;
+    let issuer_dir = cfg.issuer_dir.as_ref().unwrap_or(&cfg.config_dir);
+    std::fs::create_dir_all(issuer_dir).with_context(|| format!("creating {}", issuer_dir.display()))?;
+    let issuer_key = issuer_dir.join("issuer.key");
+    move_secret(&cfg.config_dir.join("issuer.key"), &issuer_key)?;
+    NodeKey::load_or_generate(&issuer_key, "issuer")?;
+    // Keys of an earlier deployment move to their own volumes (the same
+    // keys: the genesis lists them), out of the volumes others mount.
+    for node in &cfg.validators {
+        if let Some(root) = &cfg.key_root {
+            std::fs::create_dir_all(root.join(node)).with_context(|| format!("creating {}", root.join(node).display()))?;
+            move_secret(&key_path(&cfg.data_root.join(node)), &key_path(&root.join(node)))?;
+        }
+    }
     if genesis_file.exists() {
         return Ok(Genesis::load(&genesis_file)?);
     }
     let mut validators = Vec::new();
     for node in &cfg.validators {
-        let dir = cfg.data_root.join(node);
+        let dir = cfg.key_root.as_ref().unwrap_or(&cfg.data_root).join(node);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         validators.push(NodeKey::load_or_generate(&key_path(&dir), node)?.validator());
     }
@@ -58,6 +78,54 @@ pub fn init(cfg: &Init) -> anyhow::Result<Genesis> {
     Ok(genesis)
 }
 
+/// Moves a secret file from `from` to `to` (mode 0600 kept) when `to` does
+/// not exist yet and `from` does; nothing otherwise.
+fn move_secret(from: &Path, to: &Path) -> anyhow::Result<()> {
+    if from == to || to.exists() || !from.exists() {
+        return Ok(());
+    }
+    std::fs::copy(from, to).with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+    std::fs::remove_file(from).with_context(|| format!("removing {}", from.display()))?;
+    Ok(())
+}
+
 pub fn key_path(node_dir: &Path) -> PathBuf {
     node_dir.join("node.key")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(root: &Path, split: bool) -> Init {
+        Init {
+            validators: vec!["node-1".into(), "node-2".into()],
+            data_root: root.join("data"),
+            config_dir: root.join("config"),
+            issuer_dir: split.then(|| root.join("issuer")),
+            key_root: split.then(|| root.join("keys")),
+            chain_id: "t".into(),
+            t_round_ms: 2_000,
+            max_future_ms: 5_000,
+            max_pairs_per_block: 100,
+        }
+    }
+
+    /// A deployment made before secrets had their own volumes keeps its
+    /// keys (the genesis lists them): they move out of the shared volumes.
+    #[test]
+    fn keys_of_an_earlier_layout_move_to_their_own_volumes() -> anyhow::Result<()> {
+        let root = tempfile::tempdir()?;
+        let before = init(&cfg(root.path(), false))?;
+        let issuer = NodeKey::load_or_generate(&root.path().join("config/issuer.key"), "issuer")?.public_key();
+        let after = init(&cfg(root.path(), true))?;
+        assert_eq!(before, after, "the same genesis");
+        assert!(!root.path().join("config/issuer.key").exists() && !root.path().join("data/node-1/node.key").exists());
+        assert_eq!(NodeKey::load_or_generate(&root.path().join("issuer/issuer.key"), "issuer")?.public_key(), issuer);
+        for v in &after.validators {
+            let key = NodeKey::load_or_generate(&key_path(&root.path().join("keys").join(&v.node_id)), &v.node_id)?;
+            assert_eq!(key.public_key(), v.public_key, "{}'s key kept", v.node_id);
+        }
+        Ok(())
+    }
 }
