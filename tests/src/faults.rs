@@ -495,7 +495,18 @@ pub async fn prepare(h: &Http, clients: usize, n: usize) -> anyhow::Result<Vec<P
     let fetch = (0..n).map(|i| {
         let (client, key) = keys[i % keys.len()].clone();
         async move {
-            let task = h.task(&key, "hash").await?;
+            // a client past its rate waits as told (429, Retry-After)
+            let task = loop {
+                let (code, body, headers) = h.get("/get_task?kind=hash", Some(&key)).await?;
+                match code {
+                    200 => break body,
+                    429 => {
+                        let wait = headers.get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(1);
+                        tokio::time::sleep(Duration::from_secs(wait)).await;
+                    }
+                    _ => anyhow::bail!("get_task: {code} {body}"),
+                }
+            };
             let result = crate::solve_task(&task)?;
             let contract_id = task["contract_id"].as_str().unwrap_or_default().to_owned();
             anyhow::Ok(Prepared { client_id: client, key, contract_id, result, reward: task["reward"].as_u64().unwrap_or(0) })

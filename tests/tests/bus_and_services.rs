@@ -158,8 +158,14 @@ async fn services_expose_metrics_and_health_and_the_cluster_view_sees_both_nodes
     let metrics = Service::spawn("metrics".into(), move |t| uwl_metrics::run(metrics_settings, t));
     c.ready("node-1", true).await?;
     c.ready("node-2", true).await?;
-    // one block by each node (both in fallback)
+    // one block by each node (both in fallback); node-2 builds on node-1's
+    // block (mined on the same parent, the two would fork and one creator
+    // could drop out of the chain)
     c.submit("node-1", &pair("a", "one", 0), SubmitOrigin::Fallback, 3_000).await?;
+    wait_for("node-1's block at node-2", Duration::from_secs(20), || async {
+        Ok(c.sync_stats("node-2").await?.tip.is_some_and(|t| t.index >= 1).then_some(()))
+    })
+    .await?;
     c.submit("node-2", &pair("b", "two", 0), SubmitOrigin::Fallback, 3_000).await?;
 
     let text = wait_for("cluster view with both creators", Duration::from_secs(20), || async {

@@ -21,10 +21,12 @@ fn cases() -> u32 {
     std::env::var("UWL_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000)
 }
 
-/// Arbitrary bytes, or a valid sample with a few bytes replaced, inserted
-/// or removed (structure-aware enough to get past the JSON parser).
+/// Arbitrary bytes, a valid sample as it is, or a valid sample with a few
+/// bytes replaced, inserted or removed (structure-aware enough to get past
+/// the JSON parser; a signed token rarely survives a mutation).
 fn input(samples: Vec<Vec<u8>>) -> BoxedStrategy<Vec<u8>> {
     let n = samples.len();
+    let originals = samples.clone();
     let edits = proptest::collection::vec((any::<usize>(), any::<u8>(), 0u8..3), 1..8);
     let mutated = (0..n, edits).prop_map(move |(i, edits)| {
         let mut b = samples[i].clone();
@@ -41,7 +43,8 @@ fn input(samples: Vec<Vec<u8>>) -> BoxedStrategy<Vec<u8>> {
         }
         b
     });
-    prop_oneof![1 => proptest::collection::vec(any::<u8>(), 0..512), 4 => mutated].boxed()
+    let valid = (0..n).prop_map(move |i| originals[i].clone());
+    prop_oneof![1 => proptest::collection::vec(any::<u8>(), 0..512), 1 => valid, 4 => mutated].boxed()
 }
 
 /// Runs `check` on `cases()` inputs (it says whether the input decoded);

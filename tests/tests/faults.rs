@@ -65,7 +65,8 @@ impl Run {
         for (name, url) in &urls {
             // tasks straight from an ingest (nginx's rate limits are for clients)
             let source = &cluster.ingest[if name == "node-2" { "node-2" } else { "node-1" }];
-            entries.push(Entry { name: name.clone(), url: url.clone(), work: prepare(source, 4, n).await? });
+            // enough clients that fetching stays inside each one's burst allowance (400)
+            entries.push(Entry { name: name.clone(), url: url.clone(), work: prepare(source, n / 200 + 4, n).await? });
         }
         println!("{} submissions prepared in {:?}: {per_entry} a second to each of {:?}", n * urls.len(), t.elapsed(), urls.keys());
         let history = Arc::new(History::default());
@@ -107,6 +108,9 @@ impl Run {
         // reading whole chains under load).
         let missing = std::sync::Mutex::new(BTreeMap::from([("node-1", acked.clone()), ("node-2", acked.clone())]));
         wait_for("every pair acknowledged before the heal in a block on every node", limit, || async {
+            // Every half second, not every 100 ms: thousands of look-ups a
+            // round would slow the recovery this measures.
+            tokio::time::sleep(Duration::from_millis(400)).await;
             for n in ["node-1", "node-2"] {
                 let ids: Vec<_> = missing.lock().unwrap_or_else(PoisonError::into_inner)[n].iter().cloned().collect();
                 for chunk in ids.chunks(1_000) {

@@ -162,8 +162,9 @@ impl Watchdog {
 async fn watch(client: async_nats::Client, dog: std::sync::Weak<Watchdog>, stop: CancellationToken) {
     let probe = crate::subjects::probe(&uuid::Uuid::new_v4().simple().to_string());
     // Our own probes come back on this subscription (NATS echoes a
-    // client's publications to its own subscriptions).
-    let _probes = match client.subscribe(probe.clone()).await {
+    // client's publications to its own subscriptions); read and dropped,
+    // their bytes are what counts.
+    let mut probes = match client.subscribe(probe.clone()).await {
         Ok(s) => Some(s),
         Err(e) => {
             tracing::warn!(error = %e, "cannot subscribe to the connection probe");
@@ -177,6 +178,7 @@ async fn watch(client: async_nats::Client, dog: std::sync::Weak<Watchdog>, stop:
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
+            Some(_) = async { probes.as_mut()?.next().await } => continue,
             _ = timer.tick() => {}
         }
         let Some(dog) = dog.upgrade() else { return };
