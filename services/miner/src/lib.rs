@@ -645,9 +645,6 @@ impl Miner {
             .map(|o| OrphanRecord { pair: o.pair.clone(), block_index: o.block_index, block_hash: o.block_hash, orphaned_ms: now })
             .collect();
         self.replicate_records(&records, &r.superseded, rid).await;
-        // Re-queued pairs go to the peers at once (not at the next
-        // anti-entropy round): whichever node leads next mines them.
-        self.replicate(&r.requeue, rid).await;
         self.metrics.requeued.inc_by(requeued as u64);
         let ours = orphaned.iter().filter(|b| b.creator_node_id == self.id).count();
         if ours > 0 {
