@@ -192,7 +192,7 @@ impl Ctx {
         let fetch = |i: usize| async move {
             let c = &self.clients[i % self.clients.len()];
             let mut delay = Duration::from_millis(50);
-            let task: Value = loop {
+            let task: uwl_api::Task = loop {
                 let r = self.http.get(format!("{}/get_task?kind=hash", self.url)).header("authorization", &c.auth).send().await?;
                 if r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
                     tokio::time::sleep(delay).await;
@@ -201,9 +201,8 @@ impl Ctx {
                 }
                 break r.error_for_status()?.json().await?;
             };
-            let result = uwl_worker::solve(&task)?;
-            let contract_id = task["contract_id"].as_str().context("contract_id")?;
-            let body = serde_json::to_vec(&json!({"client_id": c.client_id, "contract_id": contract_id, "result_data": result}))?;
+            let result_data = uwl_tasks::solve(&task.params);
+            let body = serde_json::to_vec(&uwl_api::SubmitWork { client_id: c.client_id.clone(), contract_id: task.contract_id, result_data })?;
             Ok::<_, anyhow::Error>(Job { auth: c.auth.clone(), body })
         };
         let jobs: anyhow::Result<Vec<Job>> =

@@ -18,7 +18,7 @@ use testcontainers::{ContainerAsync, GenericImage};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uwl_bus::proto::*;
-use uwl_bus::{subjects, Bus, BusError, RequestId};
+use uwl_bus::{Bus, BusError, RequestId};
 use uwl_ledger::{Block, Genesis, Identity, NetworkParams, NodeKey, TxPair};
 
 pub const NATS_IMAGE: (&str, &str) = ("uwl-nats", "dev");
@@ -235,20 +235,33 @@ impl Client {
     pub async fn submit(&self, node: &str, pair: &TxPair, origin: SubmitOrigin, wait_block_ms: u64) -> Result<SubmitReply, BusError> {
         let req = SubmitBatch { items: vec![SubmitRequest { pair: pair.clone(), origin, wait_block_ms }] };
         let timeout = self.timeout + Duration::from_millis(wait_block_ms);
-        let mut replies: Vec<Result<SubmitReply, uwl_bus::RemoteError>> =
-            self.bus.request(subjects::miner_submit(node), &req, timeout, &RequestId::new()).await?;
+        let mut replies = self.bus.ask(node, req, timeout, &RequestId::new()).await?;
         match replies.pop() {
             Some(r) if replies.is_empty() => r.map_err(BusError::Remote),
-            _ => Err(BusError::Transport("a batch of one was not answered with one reply".into())),
+            _ => Err(BusError::Protocol("a batch of one was not answered with one reply".into())),
         }
     }
 
     pub async fn sync_stats(&self, node: &str) -> Result<SyncStats, BusError> {
-        self.bus.request(subjects::sync_read(node), &SyncQuery::Stats, self.timeout, &RequestId::new()).await
+        self.bus.ask(node, SyncStatsQuery {}, self.timeout, &RequestId::new()).await
     }
 
     pub async fn miner_stats(&self, node: &str) -> Result<MinerStats, BusError> {
-        self.bus.request(subjects::miner_read(node), &MinerQuery::Stats, self.timeout, &RequestId::new()).await
+        self.bus.ask(node, MinerStatsQuery {}, self.timeout, &RequestId::new()).await
+    }
+
+    /// Where each identity landed in `node`'s chain.
+    pub async fn landed(&self, node: &str, ids: &[uwl_ledger::Identity]) -> Result<ContainsReply, BusError> {
+        self.bus.ask(node, ContainsQuery { ids: ids.to_vec() }, self.timeout, &RequestId::new()).await
+    }
+
+    pub async fn balance(&self, node: &str, client_id: &str) -> Result<BalanceReply, BusError> {
+        self.bus.ask(node, BalanceQuery { client_id: client_id.to_owned() }, self.timeout, &RequestId::new()).await
+    }
+
+    /// The metrics service's cluster view (Prometheus text).
+    pub async fn cluster_view(&self) -> Result<String, BusError> {
+        self.bus.ask("", ClusterView {}, self.timeout, &RequestId::new()).await
     }
 
     /// Waits until `node`'s sync (and miner, if `miner`) answer.
@@ -268,8 +281,8 @@ impl Client {
         let mut out: Vec<Block> = Vec::new();
         loop {
             let from = out.last().map_or(1, |b| b.index + 1);
-            let q = SyncQuery::Blocks { locator: vec![], from, limit: 500 };
-            let r: BlocksReply = self.bus.request(subjects::sync_read(node), &q, self.timeout, &RequestId::new()).await?;
+            let q = BlocksQuery { locator: vec![], from, limit: 500 };
+            let r = self.bus.ask(node, q, self.timeout, &RequestId::new()).await?;
             if r.blocks.is_empty() {
                 return Ok(out);
             }
@@ -343,8 +356,10 @@ impl Http {
 }
 
 /// The honest answer to a task as `get_task` returned it (what a worker computes).
+/// (The wire task must decode as the API's `Task`.)
 pub fn solve_task(task: &serde_json::Value) -> anyhow::Result<serde_json::Value> {
-    uwl_worker::solve(task)
+    let task: uwl_api::Task = serde_json::from_value(task.clone())?;
+    Ok(uwl_tasks::solve(&task.params))
 }
 
 /// Identities in `chain`, with how often each appears.

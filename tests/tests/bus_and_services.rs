@@ -7,10 +7,44 @@
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use uwl_bus::proto::*;
-use uwl_bus::{serve, subjects, Bus, BusError, RemoteError, RequestId};
+use uwl_bus::{message, serve, Bus, BusError, ErrorCode, RemoteError, RequestId};
 use uwl_ledger::testkit::pair;
 use uwl_tasks::{solve, Contract, TaskSpec};
 use uwl_tests::*;
+
+/// Test contracts on subjects of their own.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Echo(u8);
+message!(Echo => String, |_: &str| "t.echo".to_owned());
+/// Asks the echo handler but expects a number: the wrong reply type.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct EchoAsNumber(u8);
+message!(EchoAsNumber => u8, |_: &str| "t.echo".to_owned());
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Hang(u8);
+message!(Hang => u8, |_: &str| "t.hang".to_owned());
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Fail(u8);
+message!(Fail => u8, |_: &str| "t.fail".to_owned());
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Nobody(u8);
+message!(Nobody => u8, |_: &str| "t.nobody".to_owned());
+
+/// Test publications.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Stall(u8);
+impl uwl_bus::Publication for Stall {
+    fn subject(_: &str) -> String {
+        "t.stall".into()
+    }
+}
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Noise(u8);
+impl uwl_bus::Publication for Noise {
+    fn subject(_: &str) -> String {
+        "t.noise".into()
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_tell_no_responders_from_timeouts_and_carry_request_ids() -> anyhow::Result<()> {
@@ -19,41 +53,38 @@ async fn requests_tell_no_responders_from_timeouts_and_carry_request_ids() -> an
     let bus = Bus::connect(&nats.url, "t").await?;
     let stop = CancellationToken::new();
     // an echo of the request id it saw, and a handler that never answers in time
-    let echo = tokio::spawn(serve(bus.clone(), "t.echo".into(), None, 4, stop.clone(), |_: serde_json::Value, rid: RequestId| async move {
-        Ok::<_, RemoteError>(rid.0)
-    }));
-    let hang = tokio::spawn(serve(bus.clone(), "t.hang".into(), None, 4, stop.clone(), |_: serde_json::Value, _| async move {
+    let echo = tokio::spawn(serve(bus.clone(), "", None, 4, stop.clone(), |_: Echo, rid: RequestId| async move { Ok::<_, RemoteError>(rid.0) }));
+    let hang = tokio::spawn(serve(bus.clone(), "", None, 4, stop.clone(), |_: Hang, _| async move {
         tokio::time::sleep(Duration::from_secs(5)).await;
         Ok::<_, RemoteError>(0)
     }));
-    let fail = tokio::spawn(serve(bus.clone(), "t.fail".into(), None, 4, stop.clone(), |_: serde_json::Value, _| async move {
-        Err::<u8, _>(RemoteError::bad_request("nope"))
-    }));
+    let fail = tokio::spawn(serve(bus.clone(), "", None, 4, stop.clone(), |_: Fail, _| async move { Err::<u8, _>(RemoteError::bad_request("nope")) }));
     let client = Client::connect(&nats.url).await?;
     wait_for("handlers subscribed", Duration::from_secs(10), || async {
-        Ok(client.bus.request::<_, String>("t.echo".into(), &1, Duration::from_secs(1), &RequestId::new()).await.ok())
+        Ok(client.bus.ask("", Echo(1), Duration::from_secs(1), &RequestId::new()).await.ok())
     })
     .await?;
 
     let rid = RequestId::new();
-    let seen: String = client.bus.request("t.echo".into(), &1, Duration::from_secs(1), &rid).await?;
+    let seen = client.bus.ask("", Echo(1), Duration::from_secs(1), &rid).await?;
     assert_eq!(seen, rid.0, "the request id travels in the headers");
 
     let t = Instant::now();
-    let e = client.bus.request::<_, u8>("t.nobody".into(), &1, Duration::from_secs(3), &rid).await.unwrap_err();
+    let e = client.bus.ask("", Nobody(1), Duration::from_secs(3), &rid).await.unwrap_err();
     assert!(matches!(e, BusError::NoResponders(_)), "{e}");
     assert!(t.elapsed() < Duration::from_secs(1), "no responders is known at once, not after the timeout");
 
     let t = Instant::now();
-    let e = client.bus.request::<_, u8>("t.hang".into(), &1, Duration::from_millis(300), &rid).await.unwrap_err();
+    let e = client.bus.ask("", Hang(1), Duration::from_millis(300), &rid).await.unwrap_err();
     assert!(matches!(e, BusError::TimedOut { .. }), "{e}");
     assert!(t.elapsed() >= Duration::from_millis(300));
     assert_eq!(e.label(), "timeout");
 
-    let e = client.bus.request::<_, u8>("t.fail".into(), &1, Duration::from_secs(1), &rid).await.unwrap_err();
-    assert!(matches!(&e, BusError::Remote(r) if r.code == "bad_request"), "{e}");
-    let e = client.bus.request::<_, u8>("t.echo".into(), &1, Duration::from_secs(1), &rid).await.unwrap_err();
-    assert!(matches!(e, BusError::Decode { .. }), "a reply of the wrong type is a decode error: {e}");
+    let e = client.bus.ask("", Fail(1), Duration::from_secs(1), &rid).await.unwrap_err();
+    assert_eq!(e.remote_code(), Some(ErrorCode::BadRequest), "{e}");
+    let e = client.bus.ask("", EchoAsNumber(1), Duration::from_secs(1), &rid).await.unwrap_err();
+    assert!(matches!(e, BusError::Codec { .. }), "a reply of the wrong type is a decode error: {e}");
+    assert!(std::error::Error::source(&e).is_some(), "the decoder's error is kept as the source");
 
     stop.cancel();
     for t in [echo, hang, fail] {
@@ -73,14 +104,14 @@ async fn a_nodes_verifiers_share_its_queue_group_and_judge_results() -> anyhow::
     let other = net.verifier("node-2", &nats.url)?;
     let c = Client::connect(&nats.url).await?;
     let contract = Contract { spec: TaskSpec::Matmul { n: 8 }, seed: 3, client_id: "alice".into(), reward: 1, expires_at: u64::MAX };
-    let good = solve(&contract);
+    let good = solve(&contract.params());
     let mut bad = good.clone();
     bad["c"][0][0] = serde_json::json!(bad["c"][0][0].as_u64().unwrap_or(0) + 1);
     let ask_all = |results: Vec<serde_json::Value>| {
         let items = results.into_iter().map(|result_data| VerifyRequest { contract: contract.clone(), result_data }).collect();
         let bus = c.bus.clone();
         async move {
-            bus.request::<_, Vec<VerifyReply>>(subjects::verify("node-1"), &VerifyBatch { items }, Duration::from_secs(2), &RequestId::new()).await
+            bus.ask("node-1", VerifyBatch { items }, Duration::from_secs(2), &RequestId::new()).await
         }
     };
     let ask = |result_data: serde_json::Value| {
@@ -170,10 +201,10 @@ async fn services_expose_metrics_and_health_and_the_cluster_view_sees_both_nodes
     // win the fork; while node-2 is missing it gets a fresh pair a second
     let looks = std::sync::atomic::AtomicU64::new(0);
     let text = wait_for("cluster view with both creators", Duration::from_secs(30), || async {
-        let text: String = c.bus.request(subjects::METRICS_CLUSTER.into(), &(), Duration::from_secs(1), &RequestId::new()).await?;
+        let text = c.cluster_view().await?;
         let both = text.contains(r#"creator_node_id="node-1",node="node-1""#) && text.contains(r#"creator_node_id="node-2",node="node-1""#);
         let n = looks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if !both && n % 10 == 0 {
+        if !both && n.is_multiple_of(10) {
             c.submit("node-2", &pair("b", &format!("two-{n}"), 0), SubmitOrigin::Fallback, 3_000).await?;
         }
         Ok(both.then_some(text))
@@ -283,10 +314,10 @@ async fn a_stalled_nats_connection_is_noticed_dropped_and_made_again() -> anyhow
     let upstream = nats.url.trim_start_matches("nats://").to_owned();
     let relay = Relay::start(upstream).await?;
     let bus = Bus::connect(&format!("nats://127.0.0.1:{}", relay.port), "stalled").await?;
-    let mut sub = bus.subscribe("t.stall".into()).await?;
+    let mut sub = bus.subscribe::<Stall>("").await?;
     bus.client().flush().await?;
     let other = Client::connect(&nats.url).await?;
-    other.bus.publish("t.stall".into(), &1).await?;
+    other.bus.publish("", &Stall(1)).await?;
     let first = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut sub)).await;
     assert!(matches!(first, Ok(Some(_))), "the subscription works through the relay");
     assert!(bus.is_connected());
@@ -297,7 +328,7 @@ async fn a_stalled_nats_connection_is_noticed_dropped_and_made_again() -> anyhow
         let (bus, stop) = (bus.clone(), stop.clone());
         tokio::spawn(async move {
             while !stop.is_cancelled() {
-                let _ = tokio::time::timeout(Duration::from_millis(200), bus.publish("t.noise".into(), &0)).await;
+                let _ = tokio::time::timeout(Duration::from_millis(200), bus.publish("", &Noise(0))).await;
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         })
@@ -322,7 +353,7 @@ async fn a_stalled_nats_connection_is_noticed_dropped_and_made_again() -> anyhow
     // Back on a new connection, with the subscription restored.
     let back = loop {
         anyhow::ensure!(frozen_at.elapsed() < Duration::from_secs(15), "no message on the restored subscription");
-        other.bus.publish("t.stall".into(), &2).await?;
+        other.bus.publish("", &Stall(2)).await?;
         let got = tokio::time::timeout(Duration::from_millis(300), futures::StreamExt::next(&mut sub)).await;
         if matches!(got, Ok(Some(_))) {
             break Instant::now();

@@ -226,21 +226,23 @@ async fn a_verifiers_nats_credentials_cannot_publish_a_block() -> anyhow::Result
 
     // sync (the block's rightful receiver) listens on node-1's append subject.
     let sync = uwl_bus::Bus::connect(&url("sync"), "sync").await?;
-    let mut appends = sync.subscribe(uwl_bus::subjects::sync_append("node-1")).await?;
+    // below the typed contract: raw publications on another service's subject
+    let mut appends = sync.client().subscribe(uwl_bus::subjects::sync_append("node-1")).await?;
     sync.client().flush().await?;
     let block = uwl_ledger::Block::genesis(&TestNet::new(2, fast_params())?.genesis);
     let req = uwl_bus::proto::AppendRequest { block };
 
     // A miner may publish it (positive control) ...
     let miner = uwl_bus::Bus::connect(&url("miner"), "miner").await?;
-    miner.publish(uwl_bus::subjects::sync_append("node-1"), &req).await?;
+    let req = bytes::Bytes::from(serde_json::to_vec(&req)?);
+    miner.client().publish(uwl_bus::subjects::sync_append("node-1"), req.clone()).await?;
     miner.client().flush().await?;
     let got = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut appends)).await;
     assert!(matches!(got, Ok(Some(_))), "the miner's block reached sync");
 
     // ... a verifier may not: the server refuses it and sync sees nothing.
     let verifier = uwl_bus::Bus::connect(&url("verifier"), "verifier").await?;
-    verifier.publish(uwl_bus::subjects::sync_append("node-1"), &req).await?;
+    verifier.client().publish(uwl_bus::subjects::sync_append("node-1"), req).await?;
     verifier.client().flush().await?;
     let got = tokio::time::timeout(Duration::from_secs(2), futures::StreamExt::next(&mut appends)).await;
     assert!(got.is_err(), "a verifier's publish on the append subject must not arrive");

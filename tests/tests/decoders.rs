@@ -95,7 +95,7 @@ fn contract_ids() {
 fn result_data_of_each_kind_then_verification() {
     for (name, spec) in [("result data (hash)", TaskSpec::Hash { difficulty_bits: 4 }), ("result data (matmul)", TaskSpec::Matmul { n: 3 })] {
         let c = contract(spec);
-        let samples = vec![serde_json::to_vec(&uwl_tasks::solve(&c)).unwrap_or_default()];
+        let samples = vec![serde_json::to_vec(&uwl_tasks::solve(&c.params())).unwrap_or_default()];
         fuzz(name, samples, |b| {
             let Ok(v) = serde_json::from_slice::<serde_json::Value>(b) else { return false };
             let Ok(r) = uwl_tasks::parse_result(&c, &v) else { return false };
@@ -111,8 +111,9 @@ fn bus_requests_and_replies() {
     let samples = vec![
         serde_json::to_vec(&SubmitBatch { items: vec![SubmitRequest { pair: p.clone(), origin: SubmitOrigin::Forwarded, wait_block_ms: 0 }] }).unwrap_or_default(),
         serde_json::to_vec(&ReplicateRequest { from: "node-1".into(), pairs: vec![p.clone()], orphaned: vec![], superseded: vec![] }).unwrap_or_default(),
-        serde_json::to_vec(&SyncQuery::Contains { ids: vec![p.identity()] }).unwrap_or_default(),
-        serde_json::to_vec(&MinerQuery::Client { client_id: "c1".into(), limit: 10, pending_after: None, orphaned_after: None }).unwrap_or_default(),
+        serde_json::to_vec(&SyncQuery::from(ContainsQuery { ids: vec![p.identity()] })).unwrap_or_default(),
+        serde_json::to_vec(&SyncQuery::from(TipQuery {})).unwrap_or_default(),
+        serde_json::to_vec(&MinerQuery::from(ClientQuery { client_id: "c1".into(), limit: 10, pending_after: None, orphaned_after: None })).unwrap_or_default(),
         serde_json::to_vec(&EventsRequest { ack_through: Some(3), after: 3, limit: 16, skip_blocks: 2 }).unwrap_or_default(),
     ];
     fuzz("bus requests", samples, |b| {

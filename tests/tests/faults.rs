@@ -114,8 +114,7 @@ impl Run {
             for n in ["node-1", "node-2"] {
                 let ids: Vec<_> = missing.lock().unwrap_or_else(PoisonError::into_inner)[n].iter().cloned().collect();
                 for chunk in ids.chunks(1_000) {
-                    let q = uwl_bus::proto::SyncQuery::Contains { ids: chunk.to_vec() };
-                    let r: uwl_bus::proto::ContainsReply = c.bus.request(uwl_bus::subjects::sync_read(n), &q, c.timeout, &uwl_bus::RequestId::new()).await?;
+                    let r = c.landed(n, chunk).await?;
                     let mut m = missing.lock().unwrap_or_else(PoisonError::into_inner);
                     for (id, landed) in chunk.iter().zip(r.landed) {
                         if landed.is_some() {
@@ -134,8 +133,7 @@ impl Run {
             let all: Vec<_> = acked.iter().cloned().collect();
             for n in ["node-1", "node-2"] {
                 for chunk in all.chunks(1_000) {
-                    let q = uwl_bus::proto::SyncQuery::Contains { ids: chunk.to_vec() };
-                    let r: uwl_bus::proto::ContainsReply = c.bus.request(uwl_bus::subjects::sync_read(n), &q, c.timeout, &uwl_bus::RequestId::new()).await?;
+                    let r = c.landed(n, chunk).await?;
                     m = missing.lock().unwrap_or_else(PoisonError::into_inner);
                     m.entry(n).or_default().extend(chunk.iter().zip(r.landed).filter(|(_, l)| l.is_none()).map(|(id, _)| id.clone()));
                     drop(m);
@@ -150,7 +148,7 @@ impl Run {
     /// The sum of the cluster view's `metric` series whose labels contain `labels`.
     async fn cluster_sum(&self, metric: &str, labels: &str) -> anyhow::Result<u64> {
         let c = &self.cluster.admin;
-        let text: String = c.bus.request(uwl_bus::subjects::METRICS_CLUSTER.to_owned(), &(), c.timeout, &uwl_bus::RequestId::new()).await?;
+        let text = c.cluster_view().await?;
         Ok(text
             .lines()
             .filter(|l| l.starts_with(&format!("{metric}{{")) && l.contains(labels))
@@ -209,10 +207,7 @@ impl Run {
         for n in nodes {
             for client in &clients {
                 let want: u64 = chains[n].iter().flat_map(|b| &b.transactions).filter(|p| p.client_id() == *client).map(|p| p.amount()).sum();
-                let got: uwl_bus::proto::BalanceReply = c
-                    .bus
-                    .request(uwl_bus::subjects::sync_read(n), &uwl_bus::proto::SyncQuery::Balance { client_id: client.to_string() }, c.timeout, &uwl_bus::RequestId::new())
-                    .await?;
+                let got = c.balance(n, client).await?;
                 if got.balance != want {
                     mismatched.push(format!("{n}/{client}: {} != {want}", got.balance));
                 }

@@ -222,14 +222,14 @@ async fn forwarding_to_the_leader_and_falling_back_when_it_is_gone_or_hung() -> 
     // Fallback blocks moved the tip, so first wait for a tip it leads.
     let dead = leader.clone();
     let bus = uwl_bus::Bus::connect(&nats.url, "hung").await?;
-    let _hung_submit = bus.subscribe(uwl_bus::subjects::miner_submit(&dead)).await?;
-    let _hung_replicate = bus.subscribe(uwl_bus::subjects::miner_replicate(&dead)).await?;
+    let _hung_submit = bus.client().subscribe(uwl_bus::subjects::miner_submit(&dead)).await?;
+    let _hung_replicate = bus.client().subscribe(uwl_bus::subjects::miner_replicate(&dead)).await?;
     // Subscribing does not wait for the server: until it has the interest a
     // forward meets NoResponders and falls back at once (failed once so).
     for subject in [uwl_bus::subjects::miner_submit(&dead), uwl_bus::subjects::miner_replicate(&dead)] {
         wait_for("the hung stand-in's interest at the server", LONG, || async {
-            let r = bus.request::<_, serde_json::Value>(subject.clone(), &json!({}), Duration::from_millis(50), &uwl_bus::RequestId::new()).await;
-            Ok(matches!(r, Err(uwl_bus::BusError::TimedOut { .. })).then_some(()))
+            let ask = bus.client().send_request(subject.clone(), async_nats::Request::new().timeout(Some(Duration::from_millis(50))));
+            Ok(matches!(ask.await, Err(e) if e.kind() == async_nats::client::RequestErrorKind::TimedOut).then_some(()))
         })
         .await?;
     }

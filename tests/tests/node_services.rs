@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
-use uwl_bus::proto::{ClientPending, MinerQuery, MinerReceipt, SubmitBatch, SubmitOrigin, SubmitReply, SubmitRequest, SubmitStatus};
+use uwl_bus::proto::{ClientQuery, MinerReceiptQuery, SubmitBatch, SubmitOrigin, SubmitReply, SubmitRequest, SubmitStatus};
 use uwl_ledger::testkit::pair;
 use uwl_ledger::{current_leader, Block, TxPair, MAX_AMOUNT};
 use uwl_tests::*;
@@ -102,9 +102,8 @@ async fn two_nodes_fork_and_the_losers_pairs_are_requeued_and_mined() -> anyhow:
     let read = |node: &'static str, after: Option<uwl_ledger::ReceiptId>, limit: u32| {
         let (c, owner) = (&c, owner.clone());
         async move {
-            let q = MinerQuery::Client { client_id: owner, limit, pending_after: None, orphaned_after: after };
-            let r: ClientPending = c.bus.request(uwl_bus::subjects::miner_read(node), &q, c.timeout, &uwl_bus::RequestId::new()).await?;
-            anyhow::Ok(r)
+            let q = ClientQuery { client_id: owner, limit, pending_after: None, orphaned_after: after };
+            anyhow::Ok(c.bus.ask(node, q, c.timeout, &uwl_bus::RequestId::new()).await?)
         }
     };
     let on_loser: Vec<_> = read(if loser == "node-1" { "node-1" } else { "node-2" }, None, 1_000).await?.orphaned;
@@ -120,8 +119,8 @@ async fn two_nodes_fork_and_the_losers_pairs_are_requeued_and_mined() -> anyhow:
     let paged: Vec<_> = first.orphaned.iter().chain(&rest.orphaned).map(|o| o.pair.receipt_id()).collect();
     assert_eq!(paged, on_loser.iter().map(|o| o.pair.receipt_id()).collect::<Vec<_>>(), "same records, same order");
     for o in &on_loser {
-        let q = MinerQuery::Receipt { receipt_id: o.pair.receipt_id() };
-        let r: MinerReceipt = c.bus.request(uwl_bus::subjects::miner_read(winner_node), &q, c.timeout, &uwl_bus::RequestId::new()).await?;
+        let q = MinerReceiptQuery { receipt_id: o.pair.receipt_id() };
+        let r = c.bus.ask(winner_node, q, c.timeout, &uwl_bus::RequestId::new()).await?;
         assert_eq!(r.orphaned.map(|x| x.block_hash), Some(o.block_hash), "the receipt's orphan record is on the winner too");
     }
     for s in services {
@@ -331,12 +330,12 @@ async fn one_bad_pair_never_stops_block_production() -> anyhow::Result<()> {
     let batch = |p: &TxPair| SubmitBatch { items: vec![SubmitRequest { pair: p.clone(), origin: SubmitOrigin::Local, wait_block_ms: 0 }] };
     let mut forged = serde_json::to_value(batch(&pair("forger", "f-1", 0)))?;
     forged["items"][0]["pair"]["reward_tx"]["amount"] = serde_json::json!(MAX_AMOUNT + 1);
-    let e = c
-        .bus
-        .request::<_, Vec<Result<SubmitReply, uwl_bus::RemoteError>>>(uwl_bus::subjects::miner_submit("node-1"), &forged, LONG, &uwl_bus::RequestId::new())
-        .await
-        .unwrap_err();
-    assert!(matches!(&e, uwl_bus::BusError::Remote(r) if r.code == "bad_request" && r.message.contains("largest amount")), "{e}");
+    // below the typed contract: the forged message as raw bytes
+    let subject = <SubmitBatch as uwl_bus::Message>::subject("node-1");
+    let msg = tokio::time::timeout(LONG, c.bus.client().request(subject, serde_json::to_vec(&forged)?.into())).await??;
+    let reply: Result<Vec<Result<SubmitReply, uwl_bus::RemoteError>>, uwl_bus::RemoteError> = serde_json::from_slice(&msg.payload)?;
+    let e = reply.expect_err("the forged batch is refused");
+    assert!(e.code == uwl_bus::ErrorCode::BadRequest && e.message.contains("largest amount"), "{e}");
 
     // Each pair is well formed, but together they overflow one balance.
     let h = uwl_ledger::result_hash(&serde_json::json!({"nonce": 1}));

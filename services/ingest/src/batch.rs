@@ -39,17 +39,18 @@ impl<K: Send + 'static, V: Send + 'static> Coalescer<K, V> {
                 let n = keys.len();
                 let answers = call(keys, rid).await.and_then(|values| match values.len() {
                     len if len == n => Ok(values),
-                    len => Err(BusError::Transport(format!("{len} answers to a batch of {n}"))),
+                    len => Err(BusError::Protocol(format!("{len} answers to a batch of {n}"))),
                 });
                 match answers {
                     Ok(values) => {
                         for (w, v) in waiters.into_iter().zip(values) {
-                            let _ = w.send(Ok(v));
+                            // a caller that gave up (its request ended) needs no answer
+                            w.send(Ok(v)).ok();
                         }
                     }
                     Err(e) => {
                         for w in waiters {
-                            let _ = w.send(Err(e.clone()));
+                            w.send(Err(e.clone())).ok();
                         }
                     }
                 }
@@ -60,7 +61,7 @@ impl<K: Send + 'static, V: Send + 'static> Coalescer<K, V> {
 
     pub async fn call(&self, key: K, rid: &RequestId) -> Result<V, BusError> {
         let (done, answer) = oneshot::channel();
-        let closed = || BusError::Transport("the batching task stopped".into());
+        let closed = || BusError::Protocol("the batching task stopped".into());
         self.tx.send((key, rid.clone(), done)).await.map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?
     }
@@ -104,6 +105,6 @@ mod tests {
             }
         });
         assert!(matches!(co.call(0, &RequestId::new()).await, Err(BusError::NoResponders(_))));
-        assert!(matches!(co.call(1, &RequestId::new()).await, Err(BusError::Transport(_))));
+        assert!(matches!(co.call(1, &RequestId::new()).await, Err(BusError::Protocol(_))));
     }
 }

@@ -78,10 +78,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.code();
-        let mut body = serde_json::json!({ "error": code, "message": self.to_string() });
-        if let Self::Conflict { existing } = &self {
-            body["receipt_id"] = serde_json::json!(existing);
-        }
+        let receipt_id = match &self {
+            Self::Conflict { existing } => Some(*existing),
+            _ => None,
+        };
+        let body = uwl_api::ErrorBody { error: code.to_owned(), message: self.to_string(), receipt_id };
         let mut resp = (status, Json(body)).into_response();
         if let Self::Unavailable { retry_after_s, .. } | Self::RateLimited { retry_after_s } = &self {
             if let Ok(v) = HeaderValue::from_str(&retry_after_s.to_string()) {

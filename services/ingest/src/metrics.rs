@@ -17,7 +17,7 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new(node_id: &str) -> prometheus::Result<Self> {
-        let registry = uwl_telemetry::registry(node_id);
+        let registry = uwl_runtime::registry(node_id);
         let m = Self {
             requests: IntCounterVec::new(Opts::new("ingest_requests_total", "HTTP requests by route and status"), &["route", "status"])?,
             seconds: HistogramVec::new(

@@ -4,17 +4,19 @@
 //! the bus (`uwl.metrics.cluster`, which ingest exposes behind nginx).
 
 use clap::Parser;
+use futures::StreamExt;
 use prometheus::{IntGauge, IntGaugeVec, Opts, Registry};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
-use std::collections::{BTreeMap, HashMap};
-use uwl_bus::proto::{IngestReport, MinerQuery, MinerStats, SyncQuery, SyncStats};
-use uwl_bus::{serve, subjects, Bus, RequestId};
+use uwl_bus::proto::{ClusterView, IngestReport, MinerStatsQuery, SyncStatsQuery};
+use uwl_bus::{serve, Bus, BusError, RequestId};
 use uwl_ledger::Genesis;
-use uwl_telemetry::{CommonSettings, Health};
+use uwl_runtime::{millis, CommonSettings, Runtime};
 
 #[derive(Parser, Debug, Clone)]
 #[command(name = "uwl-metrics", about = "Cluster view of the ledger for Prometheus")]
@@ -26,12 +28,13 @@ pub struct Settings {
     /// Nodes to watch besides the validators (followers).
     #[arg(long, env = "NODES", value_delimiter = ',')]
     pub nodes: Vec<String>,
-    #[arg(long, env = "SCRAPE_INTERVAL_MS", default_value_t = 2_000)]
-    pub scrape_interval_ms: u64,
-    #[arg(long, env = "SCRAPE_TIMEOUT_MS", default_value_t = 500)]
-    pub scrape_timeout_ms: u64,
+    #[arg(long = "scrape-interval-ms", env = "SCRAPE_INTERVAL_MS", default_value = "2000", value_parser = millis)]
+    pub scrape_interval: Duration,
+    #[arg(long = "scrape-timeout-ms", env = "SCRAPE_TIMEOUT_MS", default_value = "500", value_parser = millis)]
+    pub scrape_timeout: Duration,
 }
 
+#[derive(Debug)]
 struct Gauges {
     registry: Registry,
     up: IntGaugeVec,
@@ -90,7 +93,7 @@ async fn scrape(bus: &Bus, g: &Gauges, nodes: &[String], timeout: Duration) {
     let rid = RequestId::new();
     let mut tips = Vec::new();
     for node in nodes {
-        let sync: Result<SyncStats, _> = bus.request(subjects::sync_read(node), &SyncQuery::Stats, timeout, &rid).await;
+        let sync = bus.ask(node, SyncStatsQuery {}, timeout, &rid).await;
         g.up.with_label_values(&[node, "sync"]).set(i64::from(sync.is_ok()));
         if let Ok(s) = sync {
             if let Some(t) = s.tip {
@@ -105,7 +108,7 @@ async fn scrape(bus: &Bus, g: &Gauges, nodes: &[String], timeout: Duration) {
             g.orphaned.with_label_values(&[node]).set(s.orphaned_blocks_total as i64);
             g.stalls.with_label_values(&[node, "sync"]).set(s.bus_stalls_total as i64);
         }
-        let miner: Result<MinerStats, _> = bus.request(subjects::miner_read(node), &MinerQuery::Stats, timeout, &rid).await;
+        let miner = bus.ask(node, MinerStatsQuery {}, timeout, &rid).await;
         g.up.with_label_values(&[node, "miner"]).set(i64::from(miner.is_ok()));
         if let Ok(m) = miner {
             g.pending.with_label_values(&[node]).set(m.pending as i64);
@@ -120,57 +123,71 @@ async fn scrape(bus: &Bus, g: &Gauges, nodes: &[String], timeout: Duration) {
     }
 }
 
-pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// The metrics service, built (bus connected, admin address bound), ready to run.
+#[derive(Debug)]
+pub struct App {
+    rt: Runtime,
+    nodes: Vec<String>,
+    settings: Settings,
+}
+
+pub async fn build(settings: Settings) -> anyhow::Result<App> {
     let genesis = Genesis::load(&settings.genesis_file)?;
     let mut nodes: Vec<String> = genesis.validators.iter().map(|v| v.node_id.clone()).collect();
     nodes.extend(settings.nodes.iter().cloned());
-    let bus = Bus::connect(&settings.common.nats_url, &format!("uwl-metrics/{}", settings.common.node_id)).await?;
-    let gauges = Arc::new(Gauges::new()?);
-    let health_bus = bus.clone();
-    let health = Arc::new(move || {
-        let connected = health_bus.is_connected();
-        Health { ready: connected, detail: serde_json::json!({"service": "metrics", "nats": connected}) }
-    });
-    let admin = uwl_telemetry::serve_admin(settings.common.admin_addr, gauges.registry.clone(), health, shutdown.clone()).await?;
-    info!(%admin, ?nodes, "metrics ready");
-    let g = gauges.clone();
-    let server = tokio::spawn(serve(
-        bus.clone(),
-        subjects::METRICS_CLUSTER.to_owned(),
-        Some("metrics"),
-        8,
-        shutdown.clone(),
-        move |_: serde_json::Value, _| {
-            let text = uwl_telemetry::render(&g.registry);
-            async move { Ok(text) }
-        },
-    ));
-    let mut reports = bus.subscribe(subjects::INGEST_REPORTS.to_owned()).await?;
+    Ok(App { rt: Runtime::start("metrics", &settings.common).await?, nodes, settings })
+}
+
+impl App {
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.rt.admin_addr()
+    }
+
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Self { mut rt, nodes, settings } = self;
+        let gauges = Arc::new(Gauges::new()?);
+        info!(?nodes, "watching");
+        let (bus, node, stop) = (rt.bus().clone(), rt.node_id().to_owned(), rt.stopping());
+        let g = gauges.clone();
+        rt.spawn(
+            "serve cluster view",
+            serve(bus.clone(), &node, Some("metrics"), 8, stop.clone(), move |_: ClusterView, _| {
+                let text = uwl_runtime::render(&g.registry);
+                async move { Ok(text) }
+            }),
+        );
+        rt.spawn("scrape", scrape_loop(bus, gauges.clone(), nodes, settings, stop));
+        rt.run(gauges.registry.clone(), || (true, serde_json::json!({})), shutdown).await
+    }
+}
+
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    build(settings).await?.run(shutdown).await
+}
+
+/// Scrapes every node on the timer; sums the ingest instances' reports.
+async fn scrape_loop(bus: Bus, gauges: Arc<Gauges>, nodes: Vec<String>, settings: Settings, stop: CancellationToken) -> Result<(), BusError> {
+    let mut reports = bus.subscribe::<IngestReport>("").await?;
     let mut by_instance: HashMap<String, IngestReport> = HashMap::new();
-    let mut timer = tokio::time::interval(Duration::from_millis(settings.scrape_interval_ms));
-    let timeout = Duration::from_millis(settings.scrape_timeout_ms);
+    let mut timer = tokio::time::interval(settings.scrape_interval);
     loop {
         tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = timer.tick() => scrape(&bus, &gauges, &nodes, timeout).await,
-            m = futures::StreamExt::next(&mut reports) => {
-                let Some(m) = m else { break };
-                if let Ok(r) = serde_json::from_slice::<IngestReport>(&m.payload) {
-                    by_instance.insert(r.instance.clone(), r);
-                    let mut sums: BTreeMap<(String, String), u64> = BTreeMap::new();
-                    for r in by_instance.values() {
-                        for (result, n) in &r.forwards {
-                            *sums.entry((r.node_id.clone(), result.clone())).or_default() += n;
-                        }
+            _ = stop.cancelled() => break,
+            _ = timer.tick() => scrape(&bus, &gauges, &nodes, settings.scrape_timeout).await,
+            r = reports.next() => {
+                let Some(r) = r else { break };
+                by_instance.insert(r.instance.clone(), r);
+                let mut sums: BTreeMap<(String, String), u64> = BTreeMap::new();
+                for r in by_instance.values() {
+                    for (result, n) in &r.forwards {
+                        *sums.entry((r.node_id.clone(), result.clone())).or_default() += n;
                     }
-                    for ((node, result), n) in sums {
-                        gauges.forwards.with_label_values(&[&node, &result]).set(n as i64);
-                    }
+                }
+                for ((node, result), n) in sums {
+                    gauges.forwards.with_label_values(&[&node, &result]).set(n as i64);
                 }
             }
         }
     }
-    let _ = server.await;
-    bus.drain().await;
     Ok(())
 }

@@ -20,7 +20,7 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new(node_id: &str) -> prometheus::Result<Self> {
-        let registry = uwl_telemetry::registry(node_id);
+        let registry = uwl_runtime::registry(node_id);
         let sizes = vec![1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
         let m = Self {
             pending: IntGauge::new("miner_pending_pairs", "Pairs pending in this node's mempool")?,

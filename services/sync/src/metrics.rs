@@ -16,7 +16,7 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new(node_id: &str) -> prometheus::Result<Self> {
-        let registry = uwl_telemetry::registry(node_id);
+        let registry = uwl_runtime::registry(node_id);
         let m = Self {
             tip_index: IntGauge::new("sync_tip_index", "Index of this node's chain tip")?,
             blocks_appended: IntCounterVec::new(

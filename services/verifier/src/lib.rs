@@ -6,12 +6,11 @@
 
 use clap::Parser;
 use prometheus::{HistogramOpts, HistogramVec};
-use std::sync::Arc;
+use std::net::SocketAddr;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
 use uwl_bus::proto::{VerifyBatch, VerifyReply, VerifyRequest};
-use uwl_bus::{serve, subjects, Bus, RemoteError};
-use uwl_telemetry::{CommonSettings, Health};
+use uwl_bus::{serve, subjects, RemoteError};
+use uwl_runtime::{CommonSettings, Runtime};
 
 #[derive(Parser, Debug, Clone)]
 #[command(name = "uwl-verifier", about = "Checks work results against their tasks")]
@@ -31,55 +30,60 @@ pub fn verify(req: &VerifyRequest) -> VerifyReply {
     }
 }
 
-pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// The verifier, built (bus connected, admin address bound), ready to run.
+#[derive(Debug)]
+pub struct App {
+    rt: Runtime,
+    settings: Settings,
+}
+
+pub async fn build(settings: Settings) -> anyhow::Result<App> {
     anyhow::ensure!(settings.concurrency >= 1, "VERIFY_CONCURRENCY must be at least 1");
-    let id = settings.common.node_id.clone();
-    let bus = Bus::connect(&settings.common.nats_url, &format!("uwl-verifier/{id}")).await?;
-    let registry = uwl_telemetry::registry(&id);
-    let seconds = HistogramVec::new(
-        HistogramOpts::new("verifier_seconds", "Verification time by kind and verdict")
-            .buckets(vec![0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1]),
-        &["kind", "verdict"],
-    )?;
-    registry.register(Box::new(seconds.clone()))?;
-    let health_bus = bus.clone();
-    let health = Arc::new(move || {
-        let connected = health_bus.is_connected();
-        Health { ready: connected, detail: serde_json::json!({"service": "verifier", "nats": connected}) }
-    });
-    let admin = uwl_telemetry::serve_admin(settings.common.admin_addr, registry, health, shutdown.clone()).await?;
-    info!(%admin, "verifier ready");
-    serve(
-        bus.clone(),
-        subjects::verify(&id),
-        Some(subjects::VERIFY_QUEUE),
-        settings.concurrency,
-        shutdown,
-        move |batch: VerifyBatch, _| {
-            let seconds = seconds.clone();
-            async move {
-                let replies = tokio::task::spawn_blocking(move || {
-                    batch
-                        .items
-                        .iter()
-                        .map(|req| {
-                            let t = std::time::Instant::now();
-                            let reply = verify(req);
-                            let kind = format!("{:?}", req.contract.kind()).to_lowercase();
-                            let verdict = if reply.valid { "valid" } else { "invalid" };
-                            seconds.with_label_values(&[&kind, verdict]).observe(t.elapsed().as_secs_f64());
-                            reply
-                        })
-                        .collect::<Vec<_>>()
-                })
-                .await
-                .map_err(RemoteError::internal)?;
-                Ok(replies)
-            }
-        },
-    )
-    .await?;
-    bus.drain().await;
-    info!("verifier stopped");
-    Ok(())
+    Ok(App { rt: Runtime::start("verifier", &settings.common).await?, settings })
+}
+
+impl App {
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.rt.admin_addr()
+    }
+
+    /// Verifies this node's batches until `shutdown`, finishing those in flight.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Self { mut rt, settings } = self;
+        let registry = uwl_runtime::registry(rt.node_id());
+        let seconds = HistogramVec::new(
+            HistogramOpts::new("verifier_seconds", "Verification time by kind and verdict")
+                .buckets(vec![0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1]),
+            &["kind", "verdict"],
+        )?;
+        registry.register(Box::new(seconds.clone()))?;
+        let (bus, node, stop) = (rt.bus().clone(), rt.node_id().to_owned(), rt.stopping());
+        rt.spawn(
+            "serve verifications",
+            serve(bus, &node, Some(subjects::VERIFY_QUEUE), settings.concurrency, stop, move |batch: VerifyBatch, _| {
+                let seconds = seconds.clone();
+                async move { tokio::task::spawn_blocking(move || verify_batch(&batch, &seconds)).await.map_err(RemoteError::internal) }
+            }),
+        );
+        rt.run(registry, || (true, serde_json::json!({})), shutdown).await
+    }
+}
+
+fn verify_batch(batch: &VerifyBatch, seconds: &HistogramVec) -> Vec<VerifyReply> {
+    batch
+        .items
+        .iter()
+        .map(|req| {
+            let t = std::time::Instant::now();
+            let reply = verify(req);
+            let kind = format!("{:?}", req.contract.kind()).to_lowercase();
+            let verdict = if reply.valid { "valid" } else { "invalid" };
+            seconds.with_label_values(&[&kind, verdict]).observe(t.elapsed().as_secs_f64());
+            reply
+        })
+        .collect()
+}
+
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    build(settings).await?.run(shutdown).await
 }

@@ -8,10 +8,11 @@
 //! progress bar shows in block / queued / failed on a terminal; plain logs
 //! otherwise.
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde_json::Value;
+use uwl_api::{KeyIssued, Receipt, ReceiptStatus, SubmitAnswer, SubmitWork, Task};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -64,6 +65,12 @@ struct Credentials {
     expires_at: Option<u64>,
 }
 
+impl From<KeyIssued> for Credentials {
+    fn from(k: KeyIssued) -> Self {
+        Self { client_id: k.client_id, api_key: k.api_key, issued_at: Some(k.issued_at), expires_at: Some(k.expires_at) }
+    }
+}
+
 impl Credentials {
     /// Past three quarters of the key's life: time to renew it.
     fn due_for_renewal(&self, now_ms: u64) -> bool {
@@ -78,7 +85,7 @@ impl Credentials {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Entry {
     pub receipt_id: String,
-    pub body: Value,
+    pub body: SubmitWork,
     pub status: String,
     pub block_index: Option<u64>,
 }
@@ -110,7 +117,11 @@ impl Worker {
         match req.send().await {
             Ok(resp) => {
                 let code = resp.status().as_u16();
-                let body = resp.json::<Value>().await.unwrap_or(Value::Null);
+                // an answer that is not JSON (a proxy's page) keeps its status and reads as null
+                let body = resp.json::<Value>().await.unwrap_or_else(|e| {
+                    tracing::debug!(error = %e, code, "answer is not JSON");
+                    Value::Null
+                });
                 if code == 503 || code >= 500 {
                     Outcome::Retry(format!("{code} {body}"))
                 } else {
@@ -162,7 +173,7 @@ impl Worker {
         Ok(())
     }
 
-    async fn submit(&self, body: &Value) -> anyhow::Result<(u16, Value)> {
+    async fn submit(&self, body: &SubmitWork) -> anyhow::Result<(u16, Value)> {
         self.call("submit_work", || self.http.post(self.url("/submit_work")).bearer_auth(&self.creds.api_key).json(body)).await
     }
 
@@ -177,7 +188,7 @@ impl Worker {
         if code != 200 {
             bail!("renew_key: {code} {body}");
         }
-        self.creds = serde_json::from_value(body)?;
+        self.creds = decode::<KeyIssued>("renew_key", body)?.into();
         std::fs::write(&self.s.credentials_file, serde_json::to_vec_pretty(&self.creds)?)?;
         info!(client_id = self.creds.client_id, expires_at = self.creds.expires_at, "API key renewed");
         Ok(())
@@ -191,27 +202,24 @@ impl Worker {
         if code != 200 {
             bail!("get_task: {code} {task}");
         }
-        let t = task.clone();
-        let result = tokio::task::spawn_blocking(move || solve(&t)).await??;
-        let body = json!({"client_id": self.creds.client_id, "contract_id": task["contract_id"], "result_data": result});
+        let task: Task = decode("get_task", task)?;
+        let params = task.params.clone();
+        let result_data = tokio::task::spawn_blocking(move || uwl_tasks::solve(&params)).await?;
+        let body = SubmitWork { client_id: self.creds.client_id.clone(), contract_id: task.contract_id, result_data };
         let (code, answer) = self.submit(&body).await?;
         match code {
             200 => {
-                let in_block = answer["in_block"].as_bool().unwrap_or(false);
-                let receipt_id = answer["receipt_id"].as_str().unwrap_or_default().to_owned();
-                if in_block {
+                let answer: SubmitAnswer = decode("submit_work", answer)?;
+                let receipt_id = answer.receipt_id.to_string();
+                let block_index = answer.block.map(|b| b.block_index);
+                if answer.in_block {
                     self.tally.in_block += 1;
-                    info!(receipt_id, block = answer["block_index"].as_u64(), "reward in block");
+                    info!(receipt_id, block = block_index, "reward in block");
                 } else {
                     self.tally.queued += 1;
                     info!(receipt_id, "reward queued");
                 }
-                self.journal.push(Entry {
-                    receipt_id,
-                    body,
-                    status: if in_block { "in_block" } else { "queued" }.into(),
-                    block_index: answer["block_index"].as_u64(),
-                });
+                self.journal.push(Entry { receipt_id, body, status: if answer.in_block { "in_block" } else { "queued" }.into(), block_index });
             }
             _ => {
                 self.tally.failed += 1;
@@ -234,21 +242,21 @@ impl Worker {
             if code != 200 {
                 continue;
             }
-            match r["status"].as_str() {
-                Some("in_block") => {
+            let r: Receipt = decode("receipt", r)?;
+            match r.status {
+                ReceiptStatus::InBlock => {
                     self.journal[i].status = "in_block".into();
-                    self.journal[i].block_index = r["block_index"].as_u64();
+                    self.journal[i].block_index = r.block.map(|b| b.block_index);
                     self.tally.in_block += 1;
                     self.tally.queued = self.tally.queued.saturating_sub(1);
                 }
-                Some("unknown") => {
+                ReceiptStatus::Unknown => {
                     let body = self.journal[i].body.clone();
                     let (code, answer) = self.submit(&body).await?;
                     self.tally.resubmitted += 1;
                     info!(receipt_id = rid, code, status = %answer["status"], "receipt unknown: resubmitted");
                 }
-                Some(other) => self.journal[i].status = other.to_owned(),
-                None => {}
+                other => self.journal[i].status = other.as_str().to_owned(),
             }
         }
         self.save_journal()?;
@@ -257,22 +265,9 @@ impl Worker {
     }
 }
 
-/// The honest answer to a task as `get_task` returns it.
-pub fn solve(task: &Value) -> anyhow::Result<Value> {
-    let p = &task["params"];
-    match task["kind"].as_str() {
-        Some("hash") => {
-            let prefix = hex::decode(p["prefix"].as_str().context("prefix")?)?;
-            let bits = p["difficulty_bits"].as_u64().context("difficulty_bits")? as u32;
-            Ok(json!({ "nonce": uwl_tasks::solve_hash(&prefix, bits) }))
-        }
-        Some("matmul") => {
-            let a: uwl_tasks::Matrix = serde_json::from_value(p["a"].clone())?;
-            let b: uwl_tasks::Matrix = serde_json::from_value(p["b"].clone())?;
-            Ok(json!({ "c": uwl_tasks::multiply(&a, &b) }))
-        }
-        other => bail!("unknown task kind {other:?}"),
-    }
+/// A 200 answer's body as the API type it must be.
+fn decode<T: DeserializeOwned>(what: &str, body: Value) -> anyhow::Result<T> {
+    serde_json::from_value(body).map_err(|e| anyhow::anyhow!("{what}: the answer is not what the API documents: {e}"))
 }
 
 async fn credentials(s: &Settings, http: &reqwest::Client) -> anyhow::Result<Credentials> {
@@ -286,7 +281,7 @@ async fn credentials(s: &Settings, http: &reqwest::Client) -> anyhow::Result<Cre
     let mut delay = Duration::from_millis(s.backoff_base_ms);
     let creds: Credentials = loop {
         match http.post(&url).send().await {
-            Ok(r) if r.status().is_success() => break r.json().await?,
+            Ok(r) if r.status().is_success() => break Credentials::from(r.json::<KeyIssued>().await?),
             other => {
                 warn!(?other, "register failed; retrying in {delay:?}");
                 tokio::time::sleep(delay).await;

@@ -1,7 +1,8 @@
 //! `uwl-bus`: how the services talk.
 //!
 //! - [`subjects`]: every NATS subject of the system, in one place.
-//! - [`proto`]: the messages sent on them.
+//! - [`proto`]: the messages sent on them; each request type names its
+//!   subject and its reply type ([`Request`], [`Message`], [`Publication`]).
 //! - [`Bus`]: a NATS connection with typed request/reply under an explicit
 //!   timeout, [`BusError`] telling `NoResponders` from `TimedOut`, and a
 //!   request id carried in the `X-Request-Id` header.
@@ -9,7 +10,17 @@
 //!   request carrying its id, and graceful shutdown.
 
 mod bus;
+mod error;
+mod marks;
 pub mod proto;
+mod request;
+mod serve;
 pub mod subjects;
+mod watchdog;
 
-pub use bus::{serve, Bus, BusError, RemoteError, RequestId, REQUEST_ID_HEADER, STALL_AFTER};
+pub use bus::{Bus, RequestId, REQUEST_ID_HEADER};
+pub use error::{BusError, ErrorCode, RemoteError};
+pub use marks::DownMarks;
+pub use request::{Answer, Message, Publication, Request};
+pub use serve::serve;
+pub use watchdog::STALL_AFTER;

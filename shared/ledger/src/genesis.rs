@@ -81,7 +81,7 @@ pub struct Genesis {
 pub enum GenesisError {
     #[error("genesis file {path}: {source}")]
     Io { path: String, source: std::io::Error },
-    #[error("genesis file {path} is not valid JSON: {source}")]
+    #[error("genesis file {path} is not valid JSON (or does not encode): {source}")]
     Parse { path: String, source: serde_json::Error },
     #[error("genesis has no validators")]
     NoValidators,
@@ -129,8 +129,14 @@ impl Genesis {
     }
 
     pub fn save(&self, path: &Path) -> Result<(), GenesisError> {
-        let text = serde_json::to_vec_pretty(self).unwrap_or_default();
+        let text = serde_json::to_vec_pretty(self).map_err(|source| GenesisError::Parse { path: path.display().to_string(), source })?;
         std::fs::write(path, text).map_err(|source| GenesisError::Io { path: path.display().to_string(), source })
+    }
+
+    /// Every validator but `node_id`: the peers a node pulls from and
+    /// replicates to unless told otherwise.
+    pub fn peers_of(&self, node_id: &str) -> Vec<String> {
+        self.validators.iter().map(|v| v.node_id.clone()).filter(|n| n != node_id).collect()
     }
 
     pub fn validator(&self, node_id: &str) -> Option<&Validator> {

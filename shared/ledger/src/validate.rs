@@ -15,6 +15,13 @@ pub struct Landed {
     pub receipt_id: ReceiptId,
 }
 
+impl Landed {
+    /// Blocks from its block to `tip`, both counted (1: it is the tip).
+    pub fn confirmations(&self, tip: &crate::TipInfo) -> u64 {
+        tip.index.saturating_sub(self.block_index) + 1
+    }
+}
+
 /// Identity look-ups in one chain.
 pub trait ChainView {
     fn landed(&self, id: &Identity) -> Option<Landed>;

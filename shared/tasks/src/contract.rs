@@ -1,10 +1,9 @@
 //! Contracts: what a task is, signed by the network's issuer key.
 
-use crate::matmul::matrices;
+use crate::matmul::{matrices, Matrix};
 use crate::pow::hash_prefix;
 use crate::token::{self, TokenError};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use uwl_ledger::{NodeKey, PublicKey};
 
 /// Token prefix of contract ids (versioned).
@@ -63,10 +62,24 @@ pub enum ContractError {
 pub struct Task {
     pub contract_id: String,
     pub kind: Kind,
-    pub params: Value,
+    pub params: TaskParams,
     pub reward: u64,
     pub expires_at: u64,
     pub client_id: String,
+}
+
+/// A task's inputs as a worker receives them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TaskParams {
+    /// Multiply `a` by `b` (`n x n`).
+    Matmul { n: u32, a: Matrix, b: Matrix },
+    /// Find a nonce for `prefix` (hex) with `difficulty_bits` leading zero bits.
+    Hash {
+        #[serde(with = "hex")]
+        prefix: Vec<u8>,
+        difficulty_bits: u32,
+    },
 }
 
 impl Contract {
@@ -91,21 +104,23 @@ impl Contract {
         now_ms >= self.expires_at
     }
 
-    /// The task as a worker sees it.
-    pub fn task(&self, contract_id: String) -> Task {
-        let params = match self.spec {
+    /// The task's inputs, generated from its seed.
+    pub fn params(&self) -> TaskParams {
+        match self.spec {
             TaskSpec::Matmul { n } => {
                 let (a, b) = matrices(self.seed, n as usize);
-                json!({ "n": n, "a": a, "b": b })
+                TaskParams::Matmul { n, a, b }
             }
-            TaskSpec::Hash { difficulty_bits } => {
-                json!({ "prefix": hex::encode(hash_prefix(self.seed)), "difficulty_bits": difficulty_bits })
-            }
-        };
+            TaskSpec::Hash { difficulty_bits } => TaskParams::Hash { prefix: hash_prefix(self.seed), difficulty_bits },
+        }
+    }
+
+    /// The task as a worker sees it.
+    pub fn task(&self, contract_id: String) -> Task {
         Task {
             contract_id,
             kind: self.kind(),
-            params,
+            params: self.params(),
             reward: self.reward,
             expires_at: self.expires_at,
             client_id: self.client_id.clone(),

@@ -16,7 +16,7 @@ mod matmul;
 mod pow;
 mod token;
 
-pub use contract::{Contract, ContractError, Kind, Task, TaskSpec};
+pub use contract::{Contract, ContractError, Kind, Task, TaskParams, TaskSpec};
 pub use matmul::{matrices, multiply, verify_matmul, Matrix, SplitMix64, FREIVALDS_ROUNDS};
 pub use pow::{hash_prefix, leading_zero_bits, solve_hash, verify_hash};
 pub use token::{open, seal, TokenError};
@@ -87,15 +87,11 @@ pub fn verify(contract: &Contract, result: &WorkResult) -> bool {
     }
 }
 
-/// Computes a task's answer the honest way (workers, demo and tests).
-pub fn solve(contract: &Contract) -> Value {
-    match contract.spec {
-        TaskSpec::Hash { difficulty_bits } => {
-            serde_json::json!({ "nonce": solve_hash(&hash_prefix(contract.seed), difficulty_bits) })
-        }
-        TaskSpec::Matmul { n } => {
-            let (a, b) = matrices(contract.seed, n as usize);
-            serde_json::json!({ "c": multiply(&a, &b) })
-        }
+/// Computes a task's answer the honest way (the worker, the benchmark,
+/// tests), as the `result_data` to submit.
+pub fn solve(params: &TaskParams) -> Value {
+    match params {
+        TaskParams::Hash { prefix, difficulty_bits } => serde_json::json!({ "nonce": solve_hash(prefix, *difficulty_bits) }),
+        TaskParams::Matmul { a, b, .. } => serde_json::json!({ "c": multiply(a, b) }),
     }
 }

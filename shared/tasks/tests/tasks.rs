@@ -89,11 +89,13 @@ fn tasks_carry_what_is_needed_to_compute_them() {
     let c = contract(TaskSpec::Matmul { n: 4 });
     let t = c.task("id".into());
     let (a, b) = matrices(7, 4);
-    assert_eq!(t.params, json!({ "n": 4, "a": a, "b": b }));
+    assert_eq!(serde_json::to_value(&t.params).unwrap(), json!({ "n": 4, "a": a, "b": b }));
     assert!(a.iter().chain(&b).flatten().all(|x| *x < 1 << 16));
     assert_ne!(a, b);
     let h = contract(TaskSpec::Hash { difficulty_bits: 10 }).task("id".into());
-    assert_eq!(h.params["prefix"].as_str().unwrap().len(), 32);
+    let wire = serde_json::to_value(&h).unwrap();
+    assert_eq!(wire["params"]["prefix"].as_str().unwrap().len(), 32);
+    assert_eq!(serde_json::from_value::<uwl_tasks::Task>(wire).unwrap(), h, "a task decodes as it was sent");
     // SplitMix64 is the documented generator (reference output for seed 0)
     assert_eq!(SplitMix64(0).next_u64(), 0xe220a8397b1dcdaf);
 }
@@ -101,7 +103,7 @@ fn tasks_carry_what_is_needed_to_compute_them() {
 #[test]
 fn results_are_shape_checked_then_verified() {
     let m = contract(TaskSpec::Matmul { n: 3 });
-    let good = solve(&m);
+    let good = solve(&m.params());
     let parsed = parse_result(&m, &good).unwrap();
     assert!(verify(&m, &parsed));
     for bad in [
@@ -122,7 +124,7 @@ fn results_are_shape_checked_then_verified() {
     assert!(!verify(&m, &parse_result(&m, &wrong).unwrap()));
 
     let h = contract(TaskSpec::Hash { difficulty_bits: 10 });
-    let good = solve(&h);
+    let good = solve(&h.params());
     assert!(verify(&h, &parse_result(&h, &good).unwrap()));
     assert!(parse_result(&h, &json!({"nonce": -1})).is_err());
     assert!(parse_result(&h, &json!({"nonce": "1"})).is_err());

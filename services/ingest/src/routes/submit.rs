@@ -1,0 +1,135 @@
+//! `POST /submit_work`: the checks in the documented order, then placement.
+
+use crate::error::ApiError;
+use crate::http::{now_ms, rid};
+use crate::state::Shared;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::Json;
+use uwl_api::{InBlock, SubmitAnswer, SubmitStatus, SubmitWork};
+use uwl_bus::proto::{BlockRef, SubmitStatus as MinerStatus, VerifyRequest};
+use uwl_bus::{BusError, ErrorCode};
+use uwl_ledger::{result_hash, ReceiptId, TxPair};
+use uwl_tasks::Contract;
+
+const IN_BLOCK_MESSAGE: &str = "Reward is in a block (not final: a chain replacement can move it; it then lands again)";
+const PENDING_MESSAGE: &str = "Reward will be applied when included in a block";
+
+/// The 200 answer (`leader` empty when the pair was already known here).
+struct Placed<'a> {
+    status: SubmitStatus,
+    receipt_id: ReceiptId,
+    block: Option<BlockRef>,
+    served_by: &'a str,
+    leader: &'a str,
+    fallback: bool,
+    replicated: bool,
+}
+
+impl Placed<'_> {
+    fn answer(self) -> Json<SubmitAnswer> {
+        let block = self.block.map(|b| InBlock { block_index: b.index, block_hash: b.hash, confirmations: b.confirmations });
+        Json(SubmitAnswer {
+            status: self.status,
+            receipt_id: self.receipt_id,
+            message: if block.is_some() { IN_BLOCK_MESSAGE } else { PENDING_MESSAGE }.to_owned(),
+            served_by: self.served_by.to_owned(),
+            leader: self.leader.to_owned(),
+            fallback: self.fallback,
+            replicated: self.replicated,
+            in_block: block.is_some(),
+            block,
+        })
+    }
+}
+
+/// `POST /submit_work`, checks in the documented order.
+pub(crate) async fn submit_work(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<SubmitAnswer>, ApiError> {
+    let rid = rid(&headers);
+    let client = state.auth.authenticate(&headers, now_ms())?;
+    let body = body.map_err(|e| match e {
+        BytesRejection::FailedToBufferBody(_) => ApiError::PayloadTooLarge(state.settings.max_body_bytes),
+        other => ApiError::BadRequest(other.body_text()),
+    })?;
+    let body: SubmitWork =
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("body must be {{client_id, contract_id, result_data}}: {e}")))?;
+    if body.client_id.len() > 128 || body.contract_id.len() > 2_048 {
+        return Err(ApiError::BadRequest("client_id or contract_id is too long".into()));
+    }
+    if body.client_id != client {
+        return Err(ApiError::Forbidden("client_id is not the API key's client".into()));
+    }
+    let contract = Contract::open(&state.issuer_public, &body.contract_id)
+        .map_err(|_| ApiError::Forbidden("contract_id is not a task issued by this network".into()))?;
+    if contract.client_id != client {
+        return Err(ApiError::Forbidden("this task was issued to another client".into()));
+    }
+    uwl_tasks::parse_result(&contract, &body.result_data).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let pair = TxPair::new(&client, &body.contract_id, contract.reward, result_hash(&body.result_data));
+    let receipt_id = pair.receipt_id();
+
+    // Identity: already rewarded or pending here? Then expiry, then the
+    // verdict. The two look-ups and the verification go out at once; their
+    // answers are judged in that documented order.
+    let phase = |name: &str, since: std::time::Instant| state.metrics.phases.with_label_values(&[name]).observe(since.elapsed().as_secs_f64());
+    let t = std::time::Instant::now();
+    let id = pair.identity();
+    let (landed, pending, verdict) = tokio::join!(
+        state.landed_in(state.me(), id.clone(), &rid),
+        state.pending.call(id, &rid),
+        state.verify.call(VerifyRequest { contract: contract.clone(), result_data: body.result_data }, &rid),
+    );
+    phase("checks", t);
+    let known = |block, replicated| Placed { status: SubmitStatus::AlreadyProcessed, receipt_id, block, served_by: state.me(), leader: "", fallback: false, replicated };
+    let (landed, tip) = landed.map_err(|e| ApiError::unavailable(format!("this node's chain: {e}")))?;
+    if let Some(l) = landed {
+        if l.receipt_id != receipt_id {
+            return Err(ApiError::Conflict { existing: l.receipt_id });
+        }
+        return Ok(known(Some(BlockRef::landed(&l, &tip)), true).answer());
+    }
+    let pending = pending.map_err(|e| ApiError::unavailable(format!("this node's mempool: {e}")))?;
+    if let Some(p) = pending {
+        if p.receipt_id() != receipt_id {
+            return Err(ApiError::Conflict { existing: p.receipt_id() });
+        }
+        return Ok(known(None, false).answer());
+    }
+    if contract.is_expired(now_ms()) {
+        return Err(ApiError::Expired { expires_at: contract.expires_at });
+    }
+    let verdict = verdict.map_err(|e| match e {
+        BusError::Remote(r) if r.code == ErrorCode::BadRequest => ApiError::BadRequest(r.message),
+        other => ApiError::unavailable(format!("verifier: {other}")),
+    })?;
+    if let Some(shape) = verdict.shape_error {
+        return Err(ApiError::BadRequest(shape));
+    }
+    if !verdict.valid {
+        return Err(ApiError::InvalidResult("the result does not solve the task".into()));
+    }
+
+    let t = std::time::Instant::now();
+    let routed = state.route(&pair, tip, &rid).await?;
+    phase("place", t);
+    let r = routed.reply;
+    let status = match r.status {
+        MinerStatus::Accepted => SubmitStatus::Accepted,
+        MinerStatus::AlreadyPending | MinerStatus::AlreadyInChain => SubmitStatus::AlreadyProcessed,
+        MinerStatus::Conflict => return Err(ApiError::Conflict { existing: r.existing_receipt.unwrap_or(r.receipt_id) }),
+    };
+    let mut block = r.in_block.clone();
+    if block.is_none() && !state.settings.wait_block.is_zero() {
+        let t = std::time::Instant::now();
+        block = state.wait_for_block(&r.served_by, &pair, state.settings.wait_block, &rid).await;
+        phase("block", t);
+    }
+    let placed = Placed { status, receipt_id, block, served_by: &r.served_by, leader: &routed.leader, fallback: routed.fallback, replicated: r.replicated };
+    Ok(placed.answer())
+}

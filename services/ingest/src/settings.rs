@@ -1,0 +1,94 @@
+//! Ingest's settings (flags and environment), checked at start.
+
+use crate::Strategy;
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use uwl_runtime::{millis, CommonSettings};
+
+#[derive(Parser, Debug, Clone)]
+#[command(name = "uwl-ingest", about = "HTTP API of a node: auth, tasks, submissions, reads")]
+pub struct Settings {
+    #[command(flatten)]
+    pub common: CommonSettings,
+    /// HTTP API address.
+    #[arg(long, env = "HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    pub http_addr: SocketAddr,
+    #[arg(long, env = "GENESIS_FILE", default_value = "/config/genesis.json")]
+    pub genesis_file: PathBuf,
+    /// The network's issuer key (secret, generated at deployment, shared by every ingest).
+    #[arg(long, env = "ISSUER_KEY_FILE", default_value = "/config/issuer.key")]
+    pub issuer_key_file: PathBuf,
+    /// Block strategy: hybrid (option C), leader (option A) or any (option B).
+    #[arg(long, env = "STRATEGY", value_enum, default_value = "hybrid")]
+    pub strategy: Strategy,
+    /// Timeout of a forward to the leader's miner: covers its durable accept
+    /// (fsync) and replication bound (300 ms by default), not the block.
+    #[arg(long = "forward-timeout-ms", env = "FORWARD_TIMEOUT_MS", default_value = "1000", value_parser = millis)]
+    pub forward_timeout: Duration,
+    /// Retries of a forward answered with a server error before falling back.
+    #[arg(long, env = "FORWARD_RETRIES", default_value_t = 1)]
+    pub forward_retries: u32,
+    /// After a forward times out, skip that leader this long.
+    #[arg(long = "leader-down-ms", env = "LEADER_DOWN_MS", default_value = "5000", value_parser = millis)]
+    pub leader_down: Duration,
+    /// After acknowledging, wait this long for the block before answering.
+    #[arg(long = "wait-block-ms", env = "WAIT_BLOCK_MS", default_value = "1000", value_parser = millis)]
+    pub wait_block: Duration,
+    /// A node's tip is fresh if announced within this bound.
+    #[arg(long = "tip-fresh-ms", env = "TIP_FRESH_MS", default_value = "3000", value_parser = millis)]
+    pub tip_fresh: Duration,
+    /// Timeout of the tip request sent to a node that is not fresh.
+    #[arg(long = "tip-query-timeout-ms", env = "TIP_QUERY_TIMEOUT_MS", default_value = "300", value_parser = millis)]
+    pub tip_query_timeout: Duration,
+    /// Timeout of a verification request.
+    #[arg(long = "verify-timeout-ms", env = "VERIFY_TIMEOUT_MS", default_value = "2000", value_parser = millis)]
+    pub verify_timeout: Duration,
+    /// Timeout of reads from this node's sync and miner.
+    #[arg(long = "read-timeout-ms", env = "READ_TIMEOUT_MS", default_value = "1000", value_parser = millis)]
+    pub read_timeout: Duration,
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    pub max_body_bytes: usize,
+    /// How long an API key is valid after it was issued (renew before: POST /renew_key).
+    #[arg(long = "key-ttl-ms", env = "KEY_TTL_MS", default_value = "2592000000", value_parser = millis)]
+    pub key_ttl: Duration,
+    /// Requests a second each authenticated client may make (per instance;
+    /// more are answered 429 with Retry-After).
+    #[arg(long, env = "CLIENT_RATE_PER_S", default_value_t = 200)]
+    pub client_rate_per_s: u32,
+    /// Requests a client may make at once above its rate.
+    #[arg(long, env = "CLIENT_BURST", default_value_t = 400)]
+    pub client_burst: u32,
+    /// Requests handled at once; more are answered 503.
+    #[arg(long, env = "MAX_CONCURRENT", default_value_t = 1_024)]
+    pub max_concurrent: usize,
+    #[arg(long = "task-ttl-ms", env = "TASK_TTL_MS", default_value = "600000", value_parser = millis)]
+    pub task_ttl: Duration,
+    #[arg(long, env = "MATMUL_N", default_value_t = 32)]
+    pub matmul_n: u32,
+    #[arg(long, env = "HASH_DIFFICULTY_BITS", default_value_t = 16)]
+    pub hash_difficulty_bits: u32,
+    #[arg(long, env = "REWARD_MATMUL", default_value_t = 10)]
+    pub reward_matmul: u64,
+    #[arg(long, env = "REWARD_HASH", default_value_t = 5)]
+    pub reward_hash: u64,
+    /// Nodes besides the validators whose tips count (followers).
+    #[arg(long, env = "NODES", value_delimiter = ',')]
+    pub nodes: Vec<String>,
+}
+
+impl Settings {
+    pub(crate) fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.forward_timeout >= Duration::from_millis(10), "FORWARD_TIMEOUT_MS must be at least 10");
+        anyhow::ensure!(self.forward_retries <= 5, "FORWARD_RETRIES must be at most 5");
+        anyhow::ensure!((1..=256).contains(&self.matmul_n), "MATMUL_N must be in 1..=256");
+        anyhow::ensure!(self.hash_difficulty_bits <= 64, "HASH_DIFFICULTY_BITS must be at most 64");
+        anyhow::ensure!(self.reward_matmul > 0 && self.reward_hash > 0, "rewards must be positive");
+        anyhow::ensure!(self.max_body_bytes >= 1024, "MAX_BODY_BYTES must be at least 1024");
+        anyhow::ensure!(self.max_concurrent >= 1, "MAX_CONCURRENT must be at least 1");
+        anyhow::ensure!(self.key_ttl >= Duration::from_secs(1), "KEY_TTL_MS must be at least 1000");
+        anyhow::ensure!(self.client_rate_per_s >= 1 && self.client_burst >= 1, "CLIENT_RATE_PER_S and CLIENT_BURST must be at least 1");
+        Ok(())
+    }
+}

@@ -1,0 +1,118 @@
+//! Mining: when this node leads (or for its fallback pairs), a block of
+//! pending pairs on the tip, signed and handed to sync; pairs sync refuses
+//! are dropped (already in the chain) or set aside (invalid).
+
+use crate::state::Miner;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+use uwl_bus::proto::*;
+use uwl_bus::{BusError, RemoteError, RequestId};
+use uwl_ledger::{current_leader, Block, Identity, TxPair};
+
+impl Miner {
+    /// One mining attempt: if this node should mine, build a block of its
+    /// pending pairs on sync's tip as last seen (its announcements and
+    /// replies; a stale one is answered `NotOnTip` with the tip) and hand
+    /// it over. Returns whether to try again at once (a block was stored,
+    /// or the tip moved).
+    async fn mine_once(self: &Arc<Self>) -> Result<bool, RemoteError> {
+        let rid = RequestId::new();
+        let cap = u64::from(self.genesis.params.max_pairs_per_block);
+        let tip = *self.tip.borrow();
+        let now = self.now();
+        let leader = current_leader(&self.genesis, &tip, now).node_id == self.id;
+        let min_age = self.settings.min_pending_age.as_millis() as u64;
+        let candidates = self
+            .with_mempool(move |m| {
+                let young = m.oldest_received_ms()?.is_some_and(|t| now.saturating_sub(t) < min_age);
+                match (young, leader) {
+                    (true, _) => Ok(Vec::new()),
+                    (false, true) => m.pending(cap),
+                    (false, false) => m.fallback(cap),
+                }
+            })
+            .await?;
+        if candidates.is_empty() {
+            return Ok(false);
+        }
+        // Pairs already in the chain (a peer's block) are named by sync's
+        // `Duplicates` answer: dropped, and the next attempt goes at once.
+        let n = candidates.len();
+        let block = Block::mine(&tip, now, &self.key, candidates);
+        let mined: Vec<Identity> = block.transactions.iter().map(TxPair::identity).collect();
+        let reply = self
+            .sync(AppendRequest { block: block.clone() }, &rid)
+            .await
+            .map_err(|e| {
+                self.metrics.block_failures.with_label_values(&["append"]).inc();
+                RemoteError::unavailable(format!("handing block {} to sync: {e}", block.index))
+            })?;
+        match reply {
+            AppendReply::Appended { tip } => {
+                self.observe_tip(tip);
+                self.with_mempool(move |m| m.remove(&mined)).await?;
+                self.metrics.blocks_mined.inc();
+                self.metrics.pairs_mined.inc_by(n as u64);
+                self.metrics.block_pairs.observe(n as f64);
+                debug!(index = block.index, pairs = n, leader, "block mined");
+                Ok(true)
+            }
+            AppendReply::NotOnTip { tip } => {
+                self.observe_tip(tip);
+                Ok(true)
+            }
+            AppendReply::Duplicates { ids, .. } => {
+                info!(count = ids.len(), "sync named pairs already in the chain: dropping them");
+                self.with_mempool(move |m| m.remove(&ids)).await?;
+                Ok(true)
+            }
+            AppendReply::Invalid { reason, pairs } if !pairs.is_empty() => {
+                // One bad pair never stops block production: it is set
+                // aside (kept, with the reason, out of every block) and the
+                // next attempt mines the rest at once.
+                self.metrics.block_failures.with_label_values(&["invalid_pairs"]).inc();
+                self.metrics.set_aside.inc_by(pairs.len() as u64);
+                warn!(count = pairs.len(), %reason, "sync refused our block for these pairs: setting them aside");
+                let (now, why) = (self.now(), reason.clone());
+                self.with_mempool(move |m| m.set_aside(&pairs, &why, now)).await?;
+                Ok(true)
+            }
+            AppendReply::Invalid { reason, .. } => {
+                self.metrics.block_failures.with_label_values(&["invalid"]).inc();
+                Err(RemoteError::internal(format!("sync refused our block {}: {reason}", block.index)))
+            }
+        }
+    }
+
+    pub(crate) async fn mine_loop(self: Arc<Self>, stop: CancellationToken) -> Result<(), BusError> {
+        if !self.validator {
+            info!("not a validator of the genesis set: this node never mines");
+            stop.cancelled().await;
+            return Ok(());
+        }
+        let interval = self.settings.mine_interval;
+        loop {
+            // Finish the block in flight before looking at `stop` again.
+            let again = match self.mine_once().await {
+                Ok(again) => again,
+                Err(e) => {
+                    warn!(%e, "mining attempt failed");
+                    false
+                }
+            };
+            if again {
+                if stop.is_cancelled() {
+                    break;
+                }
+                continue;
+            }
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(interval) => {}
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,57 @@
+//! The node's chain as sync holds it: the store (one owner, used off the
+//! async runtime), the tip everyone is told about, the peers.
+
+use crate::metrics::Metrics;
+use crate::Settings;
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::watch;
+use tracing::debug;
+use uwl_bus::proto::TipAnnouncement;
+use uwl_bus::{Bus, RemoteError};
+use uwl_ledger::{Clock, Genesis, SystemClock, TipInfo};
+use uwl_store::ChainStore;
+
+#[derive(Debug)]
+pub(crate) struct Node {
+    pub(crate) id: String,
+    pub(crate) genesis: Genesis,
+    pub(crate) bus: Bus,
+    pub(crate) store: Mutex<ChainStore>,
+    pub(crate) tip: watch::Sender<TipInfo>,
+    pub(crate) peers: Vec<String>,
+    pub(crate) metrics: Metrics,
+    pub(crate) settings: Settings,
+    pub(crate) blocks_read_at_start: u64,
+}
+
+impl Node {
+    pub(crate) fn now(&self) -> u64 {
+        SystemClock.now_ms()
+    }
+
+    /// Runs `f` on the store off the async runtime.
+    pub(crate) async fn with_store<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut ChainStore) -> T + Send + 'static,
+    ) -> Result<T, RemoteError> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut store = me.store.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&mut store)
+        })
+        .await
+        .map_err(RemoteError::internal)
+    }
+
+    pub(crate) fn set_tip(&self, tip: TipInfo) {
+        self.metrics.tip_index.set(tip.index as i64);
+        self.tip.send_replace(tip);
+    }
+
+    pub(crate) async fn announce(&self) {
+        let ann = TipAnnouncement { node_id: self.id.clone(), tip: *self.tip.borrow() };
+        if let Err(e) = self.bus.publish(&self.id, &ann).await {
+            debug!(%e, "announcement not published");
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! Pulling from peers: a locator so only blocks after the fork point
+//! travel, fork choice on what arrives, the replacement and its hint.
+
+use crate::node::Node;
+use std::sync::Arc;
+use tracing::{debug, info, warn};
+use uwl_bus::proto::*;
+use uwl_bus::{BusError, RemoteError, RequestId};
+use uwl_ledger::{plan_adoption, AdoptError, Block, Plan, TipInfo};
+use uwl_store::Replaced as Replacement;
+
+/// Most blocks a pull accumulates before it judges them.
+const MAX_PULL_BLOCKS: usize = 20_000;
+
+enum Step {
+    Adopted(Replacement, TipInfo),
+    Known,
+    NotBetter,
+    Rejected(AdoptError),
+}
+
+impl Node {
+    /// Locator: our tip, then exponentially older blocks, then block 0.
+    pub(crate) async fn locator(self: &Arc<Self>) -> Result<Vec<uwl_ledger::Hash32>, RemoteError> {
+        self.with_store(|s| {
+            let tip = s.tip().index;
+            let mut idx = Vec::new();
+            let mut step = 1;
+            let mut i = tip;
+            while i > 0 {
+                idx.push(i);
+                i = i.saturating_sub(step);
+                if idx.len() > 8 {
+                    step *= 2;
+                }
+            }
+            idx.push(0);
+            s.hashes_at(&idx)
+        })
+        .await?
+        .map_err(RemoteError::internal)
+    }
+
+    /// Pulls `peer`'s blocks after our common point and adopts them if they win.
+    pub(crate) async fn pull(self: &Arc<Self>, peer: &str) -> Result<&'static str, BusError> {
+        let rid = RequestId::new();
+        let timeout = self.settings.peer_timeout;
+        let mut locator = self.locator().await.map_err(BusError::Remote)?;
+        let mut incoming: Vec<Block> = Vec::new();
+        let mut result = "known";
+        loop {
+            let q = BlocksQuery { locator: locator.clone(), from: 1, limit: 500 };
+            let reply = self.bus.ask(peer, q, timeout, &rid).await?;
+            let Some(last) = reply.blocks.last().cloned() else { break };
+            let more = last.index < reply.tip.index;
+            incoming.extend(reply.blocks);
+            let batch = incoming.clone();
+            let (genesis, now) = (self.genesis.clone(), self.now());
+            let step = self
+                .with_store(move |s| -> uwl_store::Result<Step> {
+                    let slice = s.slice_for(&batch)?;
+                    Ok(match plan_adoption(&slice, &batch, &genesis, now) {
+                        Ok(Plan::Adopt { fork_point, blocks, deferred }) => {
+                            if let Some(d) = deferred {
+                                debug!(%d, "part of the candidate deferred");
+                            }
+                            let r = s.apply(fork_point.index, &blocks, now)?;
+                            Step::Adopted(r, s.tip().tip_info())
+                        }
+                        Ok(Plan::Known) => Step::Known,
+                        Ok(Plan::NotBetter { .. }) => Step::NotBetter,
+                        Err(e) => Step::Rejected(e),
+                    })
+                })
+                .await
+                .map_err(BusError::Remote)?
+                .map_err(|e| BusError::Remote(RemoteError::internal(e)))?;
+            match step {
+                Step::Adopted(replaced, tip) => {
+                    result = self.adopted(peer, replaced, tip, incoming.len()).await;
+                    incoming.clear();
+                }
+                Step::Known => incoming.clear(),
+                Step::NotBetter => result = "not_better",
+                Step::Rejected(AdoptError::Deferred(e)) => {
+                    debug!(peer, %e, "candidate deferred");
+                    return Ok("deferred");
+                }
+                Step::Rejected(e) => {
+                    warn!(peer, %e, "candidate rejected");
+                    return Ok("rejected");
+                }
+            }
+            if !more || incoming.len() > MAX_PULL_BLOCKS {
+                break;
+            }
+            locator = vec![last.hash];
+        }
+        Ok(result)
+    }
+
+    async fn adopted(self: &Arc<Self>, peer: &str, replaced: Replacement, tip: TipInfo, received: usize) -> &'static str {
+        self.set_tip(tip);
+        self.metrics.blocks_appended.with_label_values(&["peer"]).inc_by(received as u64);
+        if replaced.orphaned.is_empty() {
+            return "extended";
+        }
+        let depth = replaced.orphaned.len();
+        self.metrics.replacements.inc();
+        self.metrics.replacement_depth.observe(depth as f64);
+        for b in &replaced.orphaned {
+            self.metrics.orphaned_blocks.with_label_values(&[&b.creator_node_id]).inc();
+        }
+        if let Some((seq, ev)) = &replaced.event {
+            info!(
+                peer,
+                fork_point = ev.fork_point.index,
+                depth,
+                old_tip = ev.old_tip.index,
+                new_tip = ev.new_tip.index,
+                event = seq,
+                "chain replaced"
+            );
+            if let Err(e) = self.bus.publish(&self.id, &Replaced(*seq)).await {
+                warn!(%e, "replacement hint not published (the miner polls the outbox)");
+            }
+        }
+        "replaced"
+    }
+
+}

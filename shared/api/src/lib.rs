@@ -1,0 +1,239 @@
+//! `uwl-api`: the public HTTP API's bodies, in one place. Ingest answers
+//! with these types; the worker, the benchmark and the tests read them
+//! back with the same types, so a renamed field breaks the build, not a
+//! client. Every answer is JSON; errors are [`ErrorBody`].
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uwl_ledger::{Block, Hash32, ReceiptId, TipInfo};
+
+pub use uwl_tasks::{Kind, Task, TaskParams};
+
+/// `POST /register` and `POST /renew_key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyIssued {
+    pub client_id: String,
+    pub api_key: String,
+    /// Milliseconds since the Unix epoch, as every time in the API.
+    pub issued_at: u64,
+    pub expires_at: u64,
+}
+
+/// `POST /submit_work`'s body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubmitWork {
+    pub client_id: String,
+    pub contract_id: String,
+    /// The answer, shaped as the task's kind requires (checked: 400 if not).
+    pub result_data: Value,
+}
+
+/// What became of a submission that was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubmitStatus {
+    Accepted,
+    /// The same result for this task was taken before (pending or in a block).
+    AlreadyProcessed,
+}
+
+/// The block a reward is in, when it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InBlock {
+    pub block_index: u64,
+    pub block_hash: Hash32,
+    pub confirmations: u64,
+}
+
+/// `POST /submit_work`'s answer (200).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitAnswer {
+    pub status: SubmitStatus,
+    pub receipt_id: ReceiptId,
+    pub message: String,
+    /// The node whose miner holds the pair.
+    pub served_by: String,
+    /// The leader this node chose ("" when the pair was already known).
+    pub leader: String,
+    /// Mined on this node because the leader did not answer.
+    pub fallback: bool,
+    /// Durable on at least one other validator too.
+    pub replicated: bool,
+    pub in_block: bool,
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub block: Option<InBlock>,
+}
+
+/// A pending reward in `GET /get_balance`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingReward {
+    pub receipt_id: ReceiptId,
+    pub contract_id: String,
+    pub amount: u64,
+    pub message: String,
+}
+
+/// What became of a reward whose block left the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrphanStatus {
+    /// In a block of the current chain again.
+    InBlock,
+    /// Another result for the same task is in the chain instead.
+    Superseded,
+    /// Pending again, until a block carries it.
+    OrphanedRequeued,
+}
+
+/// A reward from an orphaned block (`GET /get_balance`, `GET /orphaned_tx`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrphanedReward {
+    pub receipt_id: ReceiptId,
+    pub contract_id: String,
+    pub amount: u64,
+    pub orphaned_from_block: u64,
+    pub orphaned_block_hash: Hash32,
+    pub orphaned_at: u64,
+    pub status: OrphanStatus,
+    pub block_index: Option<u64>,
+}
+
+/// `GET /get_balance`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Balance {
+    pub client_id: String,
+    pub balance: u64,
+    pub pending_reward: Vec<PendingReward>,
+    pub orphaned: Vec<OrphanedReward>,
+    /// Pass as `pending_cursor` for the next page (absent on the last one).
+    pub next_pending_cursor: Option<ReceiptId>,
+    pub next_orphaned_cursor: Option<ReceiptId>,
+    pub chain_tip_index: u64,
+    pub chain_tip_hash: Hash32,
+    /// When this node last heard its own chain's tip.
+    pub last_sync_time: Option<u64>,
+    pub node_id: String,
+}
+
+/// `GET /orphaned_tx`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrphanedList {
+    pub client_id: String,
+    pub orphaned: Vec<OrphanedReward>,
+    pub next_cursor: Option<ReceiptId>,
+    pub node_id: String,
+}
+
+/// Where a receipt stands (`GET /receipt/{id}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptStatus {
+    Pending,
+    InBlock,
+    OrphanedRequeued,
+    Superseded,
+    Unknown,
+}
+
+impl ReceiptStatus {
+    /// The status as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::InBlock => "in_block",
+            Self::OrphanedRequeued => "orphaned_requeued",
+            Self::Superseded => "superseded",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+/// `GET /receipt/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub receipt_id: ReceiptId,
+    pub status: ReceiptStatus,
+    pub node_id: String,
+    /// The block it was orphaned from, if it ever was.
+    pub orphaned_from_block: Option<u64>,
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub block: Option<InBlock>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<ReceiptId>,
+}
+
+/// `GET /chain`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainPage {
+    pub blocks: Vec<Block>,
+    pub tip: TipInfo,
+    pub node_id: String,
+}
+
+/// `GET /health` (200 when ready, 503 when not, same body).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeHealth {
+    /// `ok` or `unavailable`.
+    pub status: String,
+    pub node_id: String,
+    pub nats: bool,
+    pub sync: bool,
+    pub miner: bool,
+    pub strategy: String,
+    pub tip_index: Option<u64>,
+}
+
+/// `GET /livez`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Live {
+    pub status: String,
+}
+
+/// Every error answer: `error` is a stable code, `message` human text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    pub message: String,
+    /// For a conflict (409): the receipt that holds the task's identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_id: Option<ReceiptId>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receipt_status_words_are_the_wire_words() {
+        for s in [ReceiptStatus::Pending, ReceiptStatus::InBlock, ReceiptStatus::OrphanedRequeued, ReceiptStatus::Superseded, ReceiptStatus::Unknown] {
+            assert_eq!(serde_json::to_value(s).ok(), Some(Value::String(s.as_str().to_owned())));
+        }
+    }
+
+    #[test]
+    fn a_submit_answer_carries_block_fields_only_when_in_a_block() {
+        let hash = Hash32::from_hex(&"ab".repeat(32)).ok();
+        let mut a = SubmitAnswer {
+            status: SubmitStatus::Accepted,
+            receipt_id: hash.unwrap_or_default(),
+            message: "m".into(),
+            served_by: "node-1".into(),
+            leader: "node-1".into(),
+            fallback: false,
+            replicated: true,
+            in_block: false,
+            block: None,
+        };
+        let v = serde_json::to_value(&a).unwrap_or_default();
+        assert_eq!(v["in_block"], Value::Bool(false));
+        assert!(v.get("block_index").is_none(), "{v}");
+        a.in_block = true;
+        a.block = Some(InBlock { block_index: 3, block_hash: a.receipt_id, confirmations: 2 });
+        let v = serde_json::to_value(&a).unwrap_or_default();
+        assert_eq!(v["block_index"], 3);
+        assert_eq!(v["confirmations"], 2);
+        assert_eq!(serde_json::from_value::<SubmitAnswer>(v).ok(), Some(a), "decodes as it was sent");
+    }
+}

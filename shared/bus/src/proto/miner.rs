@@ -1,0 +1,178 @@
+//! The miner's messages: submissions, replication between miners, reads.
+
+use crate::{message, queries, subjects, RemoteError};
+use serde::{Deserialize, Serialize};
+use uwl_ledger::{Hash32, Identity, Landed, OrphanRecord, ReceiptId, Superseded, TipInfo, TxPair};
+
+/// How a pair reached a miner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubmitOrigin {
+    /// From this node's ingest, this node being the leader.
+    Local,
+    /// From another node's ingest: we are its leader.
+    Forwarded,
+    /// From this node's ingest after its leader did not answer: mine it here.
+    Fallback,
+}
+
+/// On [`subjects::miner_submit`]: the submissions an ingest had in
+/// flight for this miner, in one message, answered one result per item,
+/// in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitBatch {
+    pub items: Vec<SubmitRequest>,
+}
+
+message!(SubmitBatch => Vec<Result<SubmitReply, RemoteError>>, subjects::miner_submit);
+
+/// One submission of a [`SubmitBatch`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitRequest {
+    pub pair: TxPair,
+    pub origin: SubmitOrigin,
+    /// After acknowledging, wait up to this long for a block carrying the pair.
+    pub wait_block_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubmitStatus {
+    /// Durable in this miner's mempool.
+    Accepted,
+    /// The same pair was already pending here.
+    AlreadyPending,
+    /// The same pair is already in the chain.
+    AlreadyInChain,
+    /// The identity is pending or in the chain with another result.
+    Conflict,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockRef {
+    pub index: u64,
+    pub hash: Hash32,
+    pub confirmations: u64,
+}
+
+impl BlockRef {
+    /// The block a pair landed in, counted against `tip`.
+    pub fn landed(l: &Landed, tip: &TipInfo) -> Self {
+        Self { index: l.block_index, hash: l.block_hash, confirmations: l.confirmations(tip) }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitReply {
+    pub status: SubmitStatus,
+    pub receipt_id: ReceiptId,
+    /// For a conflict: the receipt that holds the identity.
+    pub existing_receipt: Option<ReceiptId>,
+    /// Durable in at least one peer's mempool too.
+    pub replicated: bool,
+    pub in_block: Option<BlockRef>,
+    pub served_by: String,
+}
+
+/// On [`subjects::miner_replicate`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicateRequest {
+    pub from: String,
+    pub pairs: Vec<TxPair>,
+    /// Owners' records (orphaned and superseded pairs), so every validator
+    /// answers a client the same; stored idempotently.
+    #[serde(default)]
+    pub orphaned: Vec<OrphanRecord>,
+    #[serde(default)]
+    pub superseded: Vec<Superseded>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicateReply {
+    pub added: u32,
+}
+
+message!(ReplicateRequest => ReplicateReply, subjects::miner_replicate);
+
+/// Queries on [`subjects::miner_read`], one variant per request type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum MinerQuery {
+    Client(ClientQuery),
+    Receipt(MinerReceiptQuery),
+    Identities(IdentitiesQuery),
+    Stats(MinerStatsQuery),
+}
+
+queries!(MinerQuery, subjects::miner_read, {
+    Client(ClientQuery) => ClientPending,
+    Receipt(MinerReceiptQuery) => MinerReceipt,
+    Identities(IdentitiesQuery) => Vec<Option<TxPair>>,
+    Stats(MinerStatsQuery) => MinerStats,
+});
+
+/// A page of each of the client's lists, in receipt-id order, after the
+/// given receipt ids.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientQuery {
+    pub client_id: String,
+    #[serde(default = "default_page")]
+    pub limit: u32,
+    #[serde(default)]
+    pub pending_after: Option<ReceiptId>,
+    #[serde(default)]
+    pub orphaned_after: Option<ReceiptId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MinerReceiptQuery {
+    pub receipt_id: ReceiptId,
+}
+
+/// The pending pair of each identity, if any, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentitiesQuery {
+    pub ids: Vec<Identity>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MinerStatsQuery {}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientPending {
+    pub pending: Vec<TxPair>,
+    pub orphaned: Vec<OrphanRecord>,
+    /// More pending pairs (orphan records) follow the last one returned.
+    #[serde(default)]
+    pub more_pending: bool,
+    #[serde(default)]
+    pub more_orphaned: bool,
+}
+
+/// The default page of a client's list, and the largest one.
+pub const PAGE_DEFAULT: u32 = 100;
+pub const PAGE_MAX: u32 = 1_000;
+
+fn default_page() -> u32 {
+    PAGE_DEFAULT
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MinerReceipt {
+    pub pending: Option<TxPair>,
+    pub superseded_by: Option<ReceiptId>,
+    pub orphaned: Option<OrphanRecord>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MinerStats {
+    pub node_id: String,
+    pub pending: u64,
+    pub oldest_pending_age_ms: Option<u64>,
+    pub requeued_total: u64,
+    pub blocks_mined_total: u64,
+    pub pairs_mined_total: u64,
+    /// Times this miner's NATS connection was found stalled and made again.
+    #[serde(default)]
+    pub bus_stalls_total: u64,
+}
