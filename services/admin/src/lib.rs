@@ -4,6 +4,8 @@
 //! public keys. Keys and genesis live in the deployment's volumes, never in
 //! the repository. Idempotent: an existing genesis is kept.
 
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use uwl_ledger::{Genesis, NetworkParams, NodeKey};

@@ -41,7 +41,7 @@ pub fn new_client_id() -> String {
 }
 
 /// Checks API keys against the issuer key, then the client's request rate.
-pub struct Authenticator {
+pub(crate) struct Authenticator {
     issuer: PublicKey,
     /// Token -> (client id, expiry), for tokens whose signature verified.
     verified: Mutex<HashMap<String, (String, u64)>>,
@@ -60,20 +60,20 @@ impl std::fmt::Debug for Authenticator {
 impl Authenticator {
     /// Keys valid `ttl_ms` after issue; `per_second` requests a second for
     /// each client, `burst` at once.
-    pub fn new(issuer: PublicKey, ttl_ms: u64, per_second: NonZeroU32, burst: NonZeroU32) -> Self {
+    pub(crate) fn new(issuer: PublicKey, ttl_ms: u64, per_second: NonZeroU32, burst: NonZeroU32) -> Self {
         let limiter = RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst));
         Self { issuer, verified: Mutex::new(HashMap::new()), ttl_ms, limiter }
     }
 
     /// When a key issued at `issued_at` expires.
-    pub fn expires_at(&self, issued_at: u64) -> u64 {
+    pub(crate) fn expires_at(&self, issued_at: u64) -> u64 {
         issued_at.saturating_add(self.ttl_ms)
     }
 
     /// The client a request's `Authorization: Bearer <api_key>` names, if
     /// the key has not expired at `now_ms` (else 401 saying so) and the
     /// client is within its rate (else 429 with how long to wait).
-    pub fn authenticate(&self, headers: &HeaderMap, now_ms: u64) -> Result<String, ApiError> {
+    pub(crate) fn authenticate(&self, headers: &HeaderMap, now_ms: u64) -> Result<String, ApiError> {
         let (client, expires_at) = self.client(headers)?;
         if now_ms >= expires_at {
             return Err(ApiError::Unauthorized(format!(
@@ -88,7 +88,7 @@ impl Authenticator {
     }
 
     /// Forgets the rate state of clients idle long enough to be full again.
-    pub fn forget_idle(&self) {
+    pub(crate) fn forget_idle(&self) {
         self.limiter.retain_recent();
     }
 

@@ -13,13 +13,13 @@ type Waiter<K, V> = (K, RequestId, oneshot::Sender<Result<V, BusError>>);
 
 /// Sends keys in batches through `call` and hands each caller its value.
 #[derive(Debug)]
-pub struct Coalescer<K, V> {
+pub(crate) struct Coalescer<K, V> {
     tx: mpsc::Sender<Waiter<K, V>>,
 }
 
 impl<K: Send + 'static, V: Send + 'static> Coalescer<K, V> {
     /// `call` gets at most `max` keys and must answer one value per key, in order.
-    pub fn spawn<F, Fut>(max: usize, call: F) -> Self
+    pub(crate) fn spawn<F, Fut>(max: usize, call: F) -> Self
     where
         F: Fn(Vec<K>, RequestId) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Vec<V>, BusError>> + Send,
@@ -59,7 +59,7 @@ impl<K: Send + 'static, V: Send + 'static> Coalescer<K, V> {
         Self { tx }
     }
 
-    pub async fn call(&self, key: K, rid: &RequestId) -> Result<V, BusError> {
+    pub(crate) async fn call(&self, key: K, rid: &RequestId) -> Result<V, BusError> {
         let (done, answer) = oneshot::channel();
         let closed = || BusError::Protocol("the batching task stopped".into());
         self.tx.send((key, rid.clone(), done)).await.map_err(|_| closed())?;

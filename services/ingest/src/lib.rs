@@ -14,6 +14,8 @@
 //! (leader, forward, fallback), `blocks` (waiting for a pair's block),
 //! `auth` (keys, rate limits), `batch` (coalesced bus requests), `error`.
 
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 mod auth;
 mod batch;
 mod blocks;

@@ -3,7 +3,7 @@
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
 #[derive(Debug, Clone)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     pub registry: Registry,
     pub requests: IntCounterVec,
     pub seconds: HistogramVec,
@@ -16,7 +16,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(node_id: &str) -> prometheus::Result<Self> {
+    pub(crate) fn new(node_id: &str) -> prometheus::Result<Self> {
         let registry = uwl_runtime::registry(node_id);
         let m = Self {
             requests: IntCounterVec::new(Opts::new("ingest_requests_total", "HTTP requests by route and status"), &["route", "status"])?,

@@ -3,6 +3,8 @@
 //! answers as gauges in its own registry, served on its admin port and on
 //! the bus (`uwl.metrics.cluster`, which ingest exposes behind nginx).
 
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 use clap::Parser;
 use futures::StreamExt;
 use prometheus::{IntGauge, IntGaugeVec, Opts, Registry};

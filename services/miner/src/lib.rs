@@ -10,6 +10,8 @@
 //! sync's outbox of chain-replaced events and level-triggered against the
 //! tip, idempotently.
 
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 mod accept;
 mod metrics;
 mod mine;

@@ -3,7 +3,7 @@
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 #[derive(Debug, Clone)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     pub registry: Registry,
     pub pending: IntGauge,
     pub oldest_pending_age_seconds: IntGauge,
@@ -19,7 +19,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(node_id: &str) -> prometheus::Result<Self> {
+    pub(crate) fn new(node_id: &str) -> prometheus::Result<Self> {
         let registry = uwl_runtime::registry(node_id);
         let sizes = vec![1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
         let m = Self {

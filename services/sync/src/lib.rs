@@ -8,6 +8,8 @@
 //! says so, and hands chain-replaced events to its miner from an outbox
 //! written in the replacement's own transaction.
 
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 mod handlers;
 mod metrics;
 mod node;

@@ -3,7 +3,7 @@
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 #[derive(Debug, Clone)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     pub registry: Registry,
     pub tip_index: IntGauge,
     pub blocks_appended: IntCounterVec,
@@ -15,7 +15,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(node_id: &str) -> prometheus::Result<Self> {
+    pub(crate) fn new(node_id: &str) -> prometheus::Result<Self> {
         let registry = uwl_runtime::registry(node_id);
         let m = Self {
             tip_index: IntGauge::new("sync_tip_index", "Index of this node's chain tip")?,

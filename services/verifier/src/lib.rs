@@ -4,6 +4,8 @@
 //! (ingest) has already checked the contract's signature; the verifier
 //! checks the result's shape and the work itself off the async runtime.
 
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 use clap::Parser;
 use prometheus::{HistogramOpts, HistogramVec};
 use std::net::SocketAddr;

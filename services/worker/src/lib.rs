@@ -8,7 +8,11 @@
 //! progress bar shows in block / queued / failed on a terminal; plain logs
 //! otherwise.
 
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 use anyhow::bail;
+// logging set-up, used by the binary
+use uwl_runtime as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::Value;

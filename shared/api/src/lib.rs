@@ -3,6 +3,8 @@
 //! back with the same types, so a renamed field breaks the build, not a
 //! client. Every answer is JSON; errors are [`ErrorBody`].
 
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uwl_ledger::{Block, Hash32, ReceiptId, TipInfo};
@@ -208,13 +210,14 @@ mod tests {
     #[test]
     fn receipt_status_words_are_the_wire_words() {
         for s in [ReceiptStatus::Pending, ReceiptStatus::InBlock, ReceiptStatus::OrphanedRequeued, ReceiptStatus::Superseded, ReceiptStatus::Unknown] {
-            assert_eq!(serde_json::to_value(s).ok(), Some(Value::String(s.as_str().to_owned())));
+            assert_eq!(serde_json::to_value(s).expect("encodes"), Value::String(s.as_str().to_owned()));
         }
     }
 
     #[test]
     fn a_submit_answer_carries_block_fields_only_when_in_a_block() {
         let hash = Hash32::from_hex(&"ab".repeat(32)).ok();
+        assert!(hash.is_some());
         let mut a = SubmitAnswer {
             status: SubmitStatus::Accepted,
             receipt_id: hash.unwrap_or_default(),
@@ -226,12 +229,12 @@ mod tests {
             in_block: false,
             block: None,
         };
-        let v = serde_json::to_value(&a).unwrap_or_default();
+        let v = serde_json::to_value(&a).expect("encodes");
         assert_eq!(v["in_block"], Value::Bool(false));
         assert!(v.get("block_index").is_none(), "{v}");
         a.in_block = true;
         a.block = Some(InBlock { block_index: 3, block_hash: a.receipt_id, confirmations: 2 });
-        let v = serde_json::to_value(&a).unwrap_or_default();
+        let v = serde_json::to_value(&a).expect("encodes");
         assert_eq!(v["block_index"], 3);
         assert_eq!(v["confirmations"], 2);
         assert_eq!(serde_json::from_value::<SubmitAnswer>(v).ok(), Some(a), "decodes as it was sent");

@@ -45,7 +45,7 @@ impl RemoteError {
 }
 
 /// A source error shared by clones of a [`BusError`].
-pub type Source = Arc<dyn std::error::Error + Send + Sync>;
+pub(crate) type Source = Arc<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum BusError {

@@ -9,6 +9,8 @@
 //! - [`serve`]: a subscription loop with bounded concurrency, a span per
 //!   request carrying its id, and graceful shutdown.
 
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 mod bus;
 mod error;
 mod marks;

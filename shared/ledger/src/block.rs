@@ -7,7 +7,7 @@ use crate::tx::TxPair;
 use serde::{Deserialize, Serialize};
 
 /// Creator name of block 0, which carries no signature.
-pub const GENESIS_CREATOR: &str = "genesis";
+pub(crate) const GENESIS_CREATOR: &str = "genesis";
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

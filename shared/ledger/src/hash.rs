@@ -93,8 +93,11 @@ impl<'de> Deserialize<'de> for Signature64 {
 /// ordering, of `serde_json` features and of the input's whitespace, so every
 /// node hashes the same value to the same bytes.
 pub fn canonical_json<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
-    // Serializing our own types to a Value cannot fail (string keys only).
-    let v = serde_json::to_value(value).unwrap_or(Value::Null);
+    // Hashed values are our own types and JSON values: string map keys
+    // only, so this cannot fail; if a new type broke that, hashing it as
+    // anything else (null) would split consensus silently: fail loudly.
+    #[allow(clippy::expect_used)]
+    let v = serde_json::to_value(value).expect("a hashed value serializes to JSON (string map keys only)");
     let mut out = Vec::with_capacity(256);
     write_canonical(&v, &mut out);
     out
@@ -131,8 +134,8 @@ fn write_canonical(v: &Value, out: &mut Vec<u8>) {
 }
 
 fn write_scalar(v: &Value, out: &mut Vec<u8>) {
-    // Writing a scalar Value to a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, v);
+    // A Value's Display is its compact JSON (the same bytes serde_json writes).
+    out.extend_from_slice(v.to_string().as_bytes());
 }
 
 #[cfg(test)]

@@ -7,13 +7,20 @@
 //! replacement. Storage (`uwl-store`) and the services call into these
 //! functions; nothing here touches a disk, a clock or a network except
 //! through the small traits [`ChainView`], [`ChainRead`] and [`Clock`].
+//!
+//! With the `test-utils` feature (tests and benchmarks only): `testkit`
+//! (networks of keys, pairs, blocks) and `memchain` (an in-memory chain).
+
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 mod block;
 mod clock;
 mod fork;
 mod genesis;
 mod hash;
+#[cfg(feature = "test-utils")]
 pub mod memchain;
+#[cfg(feature = "test-utils")]
 pub mod testkit;
 mod reconcile;
 mod tx;

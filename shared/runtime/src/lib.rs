@@ -9,6 +9,8 @@
 //! It also sets the allocator of every binary that links it: mimalloc
 //! (glibc malloc was ~10% of the cluster's CPU under load; bench/README.md).
 
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 mod admin;
 mod logging;
 mod runtime;

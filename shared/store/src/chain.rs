@@ -1,6 +1,7 @@
 //! The chain store: owned by a node's sync process.
 
 use crate::db::{self, decode, encode, hash_from_sql, to_i64};
+use crate::schema;
 use crate::{Result, StoreError};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::collections::{HashMap, HashSet};
@@ -9,58 +10,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use uwl_ledger::{Block, ChainReplaced, ChainSlice, Genesis, Identity, Landed, ReceiptId, TipInfo};
 
 pub const CHAIN_SCHEMA_VERSION: i64 = 1;
-
-const SCHEMA: &str = "
-CREATE TABLE blocks (
-    idx             INTEGER PRIMARY KEY,
-    hash            TEXT NOT NULL UNIQUE,
-    prev_hash       TEXT NOT NULL,
-    timestamp       INTEGER NOT NULL,
-    creator_node_id TEXT NOT NULL,
-    tx_count        INTEGER NOT NULL,
-    body            TEXT NOT NULL
-);
-CREATE TABLE identities (
-    client_id   TEXT NOT NULL,
-    contract_id TEXT NOT NULL,
-    receipt_id  TEXT NOT NULL,
-    block_idx   INTEGER NOT NULL,
-    amount      INTEGER NOT NULL,
-    PRIMARY KEY (client_id, contract_id)
-) WITHOUT ROWID;
-CREATE INDEX identities_receipt ON identities (receipt_id);
-CREATE INDEX identities_block ON identities (block_idx);
-CREATE TABLE balances (
-    client_id TEXT PRIMARY KEY,
-    balance   INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE orphaned_blocks (
-    hash            TEXT PRIMARY KEY,
-    idx             INTEGER NOT NULL,
-    creator_node_id TEXT NOT NULL,
-    body            TEXT NOT NULL,
-    orphaned_at_ms  INTEGER NOT NULL,
-    replaced_by     TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE creators (
-    creator_node_id TEXT PRIMARY KEY,
-    blocks          INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE outbox (
-    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind       TEXT NOT NULL,
-    body       TEXT NOT NULL,
-    created_ms INTEGER NOT NULL
-);
-";
-
-const TIP_SQL: &str = "SELECT body FROM blocks WHERE idx = (SELECT max(idx) FROM blocks)";
-const BLOCK_SQL: &str = "SELECT body FROM blocks WHERE idx = ?1";
-const BALANCE_SQL: &str = "SELECT balance FROM balances WHERE client_id = ?1";
-const LANDED_SQL: &str = "SELECT i.block_idx, i.receipt_id, b.hash FROM identities i JOIN blocks b ON b.idx = i.block_idx
-     WHERE i.client_id = ?1 AND i.contract_id = ?2";
-const RECEIPT_SQL: &str = "SELECT i.client_id, i.contract_id, i.block_idx, b.hash FROM identities i JOIN blocks b ON b.idx = i.block_idx
-     WHERE i.receipt_id = ?1";
 
 /// The result of [`ChainStore::apply`].
 #[derive(Debug, Default)]
@@ -92,7 +41,7 @@ impl ChainStore {
     /// Opens (or creates, with block 0 from `genesis`) the chain at `path`.
     /// Reads one block, the tip, whatever the chain's length.
     pub fn open(path: &Path, genesis: &Genesis) -> Result<Self> {
-        let mut conn = db::open(path, SCHEMA, CHAIN_SCHEMA_VERSION, &[])?;
+        let mut conn = db::open(path, schema::CHAIN, CHAIN_SCHEMA_VERSION, &[])?;
         let g0 = Block::genesis(genesis);
         let stored: Option<String> =
             conn.query_row("SELECT hash FROM blocks WHERE idx = 0", [], |r| r.get(0)).optional()?;
@@ -110,7 +59,7 @@ impl ChainStore {
             }
         }
         let mut store = Self { conn, tip: g0, blocks_read: AtomicU64::new(0) };
-        let tip: String = store.conn.query_row(TIP_SQL, [], |r| r.get(0))?;
+        let tip: String = store.conn.query_row(schema::TIP_SQL, [], |r| r.get(0))?;
         store.tip = store.decode_block(&tip)?;
         Ok(store)
     }
@@ -131,7 +80,7 @@ impl ChainStore {
     /// The block at `index` (none past what a store can hold).
     pub fn block(&self, index: u64) -> Result<Option<Block>> {
         let Ok(index) = i64::try_from(index) else { return Ok(None) };
-        let body: Option<String> = self.conn.prepare_cached(BLOCK_SQL)?.query_row([index], |r| r.get(0)).optional()?;
+        let body: Option<String> = self.conn.prepare_cached(schema::BLOCK_SQL)?.query_row([index], |r| r.get(0)).optional()?;
         body.map(|b| self.decode_block(&b)).transpose()
     }
 
@@ -149,7 +98,7 @@ impl ChainStore {
 
     /// Confirmed balance of `client_id` (0 if it was never paid).
     pub fn balance(&self, client_id: &str) -> Result<u64> {
-        let b: Option<i64> = self.conn.prepare_cached(BALANCE_SQL)?.query_row([client_id], |r| r.get(0)).optional()?;
+        let b: Option<i64> = self.conn.prepare_cached(schema::BALANCE_SQL)?.query_row([client_id], |r| r.get(0)).optional()?;
         Ok(b.unwrap_or(0).max(0) as u64)
     }
 
@@ -157,7 +106,7 @@ impl ChainStore {
     pub fn landed(&self, id: &Identity) -> Result<Option<Landed>> {
         let row: Option<(i64, String, String)> = self
             .conn
-            .prepare_cached(LANDED_SQL)?
+            .prepare_cached(schema::LANDED_SQL)?
             .query_row([&id.client_id, &id.contract_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
         row.map(|(idx, rid, hash)| {
@@ -181,7 +130,7 @@ impl ChainStore {
     pub fn receipt(&self, receipt_id: &ReceiptId) -> Result<Option<(Identity, Landed)>> {
         let row: Option<(String, String, i64, String)> = self
             .conn
-            .prepare_cached(RECEIPT_SQL)?
+            .prepare_cached(schema::RECEIPT_SQL)?
             .query_row([receipt_id.to_hex()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .optional()?;
         row.map(|(client_id, contract_id, idx, hash)| {
@@ -285,7 +234,7 @@ impl ChainStore {
             let ev = ChainReplaced { old_tip, new_tip, fork_point: fork_tip, orphaned: orphaned.clone() };
             tx.execute(
                 "INSERT INTO outbox (kind, body, created_ms) VALUES ('chain_replaced', ?1, ?2)",
-                params![encode(&ev), to_i64(now_ms)?],
+                params![encode(&ev)?, to_i64(now_ms)?],
             )?;
             let seq = tx.last_insert_rowid() as u64;
             let total = db::get_meta(&tx, "replacements_total")?.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
@@ -357,7 +306,7 @@ impl ChainStore {
     /// `EXPLAIN QUERY PLAN` of every point look-up the store serves, so tests
     /// can hold them to indexes.
     pub fn query_plans(&self) -> Result<Vec<(&'static str, String)>> {
-        [TIP_SQL, BLOCK_SQL, BALANCE_SQL, LANDED_SQL, RECEIPT_SQL]
+        [schema::TIP_SQL, schema::BLOCK_SQL, schema::BALANCE_SQL, schema::LANDED_SQL, schema::RECEIPT_SQL]
             .into_iter()
             .map(|sql| Ok((sql, db::query_plan(&self.conn, sql)?)))
             .collect()
@@ -381,7 +330,7 @@ fn insert_block(tx: &Transaction<'_>, b: &Block) -> Result<()> {
         to_i64(b.timestamp)?,
         b.creator_node_id,
         b.transactions.len() as i64,
-        encode(b)
+        encode(b)?
     ])?;
     if b.index > 0 {
         tx.prepare_cached(

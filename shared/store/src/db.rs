@@ -66,8 +66,8 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-pub(crate) fn encode<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).unwrap_or_default()
+pub(crate) fn encode<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(StoreError::Encode)
 }
 
 pub(crate) fn hash_from_sql(text: String) -> Result<uwl_ledger::Hash32> {

@@ -13,9 +13,13 @@
 //! transaction: a crash leaves the old chain or the new one, never a mix.
 //! Opening a store reads its tip, never the whole chain.
 
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 mod chain;
 mod db;
 mod mempool;
+mod records;
+mod schema;
 
 pub use chain::{ChainStats, ChainStore, Replaced, CHAIN_SCHEMA_VERSION};
 pub use mempool::{Insert, Mempool, Origin, MEMPOOL_SCHEMA_VERSION};
@@ -29,6 +33,8 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("stored data does not decode: {0}")]
     Corrupt(String),
+    #[error("data does not encode for the store: {0}")]
+    Encode(#[source] serde_json::Error),
     #[error("store schema version {found} is not the supported {supported}")]
     SchemaVersion { found: i64, supported: i64 },
     #[error("store belongs to another network: block 0 is {stored}, genesis gives {expected}")]

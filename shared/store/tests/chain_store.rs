@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // test fixtures: a failed unwrap is a failed test
 //! Chain store: round trip, replacement, failure atomicity, O(1) reopen,
 //! indexed look-ups, and the store driving the pure adoption rules.
 

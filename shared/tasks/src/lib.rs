@@ -11,6 +11,8 @@
 //! - `hash`: find a nonce such that `sha256(prefix || nonce_le8)` has at
 //!   least `difficulty_bits` leading zero bits ([`verify_hash`]).
 
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 mod contract;
 mod matmul;
 mod pow;

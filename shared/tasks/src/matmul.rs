@@ -45,7 +45,7 @@ pub fn matrices(seed: u64, n: usize) -> (Matrix, Matrix) {
 }
 
 /// The largest entry a product of `n x n` matrices of 16-bit entries can have.
-pub fn max_entry(n: usize) -> u64 {
+pub(crate) fn max_entry(n: usize) -> u64 {
     (n as u64).saturating_mul(0xFFFF * 0xFFFF)
 }
 

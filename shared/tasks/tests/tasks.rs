@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // test fixtures: a failed unwrap is a failed test
 //! Verifiers against the worked examples of `testdata/tasks.json` (copied
 //! from the product spec's vectors), contract signing, shapes, properties.
 
