@@ -23,6 +23,6 @@ stage="$root/target/image"
 rm -rf "$stage" && mkdir -p "$stage/bin" "$stage/nginx"
 for b in "${bins[@]}"; do cp "$root/target/$dir/$b" "$stage/bin/"; done
 cp -r "$root/nats" "$stage/nats"
-cp "$root/nginx/nginx.conf" "$stage/nginx/"
+cp "$root/nginx/nginx.conf.template" "$here/nginx-start" "$stage/nginx/"
 docker build -q -t uwl:dev -f "$here/uwl.Dockerfile" "$stage" >/dev/null
 echo "built uwl:dev ($profile binaries)"

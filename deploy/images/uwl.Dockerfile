@@ -4,6 +4,7 @@
 FROM uwl-base:bookworm
 COPY bin/ /usr/local/bin/
 COPY nats/ /etc/nats/
-COPY nginx/nginx.conf /etc/nginx/nginx.conf
+COPY nginx/nginx.conf.template /etc/nginx/nginx.conf.template
+COPY nginx/nginx-start /usr/local/bin/nginx-start
 RUN mkdir -p /data /config
 ENTRYPOINT ["/usr/bin/tini", "--"]

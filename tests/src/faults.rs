@@ -68,7 +68,8 @@ impl FaultCluster {
             .iter()
             .map(|r| format!("NATS_{r}_PASSWORD=fault-{}\n", r.to_lowercase()))
             .collect();
-        std::fs::write(&env_file, secrets)?;
+        // compose takes one env file: the deployment's values, then the secrets
+        std::fs::write(&env_file, format!("{}\n{secrets}", cluster_env()?))?;
         crate::remove_stale_test_clusters();
         let project = format!("uwlf{}{}", name, std::process::id());
         if let Err(e) = compose(&project, &env_file, &["up", "-d"]) {
@@ -81,9 +82,9 @@ impl FaultCluster {
         };
         let mut ingest = BTreeMap::new();
         for (node, svc) in [("node-1", "ingest-1"), ("node-2", "ingest-2")] {
-            ingest.insert(node.to_owned(), Http::new(&format!("http://127.0.0.1:{}", port(svc, "8080")?)));
+            ingest.insert(node.to_owned(), Http::new(&format!("http://127.0.0.1:{}", port(svc, &http_port()?)?)));
         }
-        let nginx_port = port("nginx", "8080")?;
+        let nginx_port = port("nginx", &http_port()?)?;
         // through nats-3, which no test faults
         let admin = Client::connect(&format!("nats://admin:fault-admin@127.0.0.1:{}", port("nats-3", "4222")?)).await?;
         let c = Self {
@@ -106,8 +107,16 @@ impl FaultCluster {
         Ok(c)
     }
 
+    /// The container of compose service `service`, found by compose's
+    /// labels (the same under compose v1 and v2, whose names differ).
     pub fn container(&self, service: &str) -> String {
-        format!("{}_{}_1", self.project, service)
+        let project = format!("label=com.docker.compose.project={}", self.project);
+        let svc = format!("label=com.docker.compose.service={service}");
+        match docker(&["ps", "-aq", "--filter", &project, "--filter", &svc]) {
+            Ok(id) if !id.is_empty() => id.lines().next().unwrap_or_default().to_owned(),
+            // not created (yet): the v1 name, so the failing command names it
+            _ => format!("{}_{service}_1", self.project),
+        }
     }
 
     fn record(&self, what: String) {
@@ -266,7 +275,7 @@ impl FaultCluster {
     /// between networks gets a new published port).
     pub fn ingest_url(&self, node: &str) -> anyhow::Result<String> {
         let svc = format!("ingest-{}", node.trim_start_matches("node-"));
-        let out = self.compose(&["port", &svc, "8080"])?;
+        let out = self.compose(&["port", &svc, &http_port()?])?;
         Ok(format!("http://127.0.0.1:{}", out.rsplit(':').next().unwrap_or_default()))
     }
 
@@ -296,6 +305,25 @@ impl FaultCluster {
         let text = docker(&["run", "--rm", "-v", &format!("{}_config:/config:ro", self.project), "uwl:dev", "cat", "/config/genesis.json"])?;
         Ok(serde_json::from_str(&text)?)
     }
+}
+
+/// The deployment's shared values (`deploy/cluster.env`).
+pub fn cluster_env() -> anyhow::Result<String> {
+    std::fs::read_to_string(repo().join("deploy/cluster.env")).context("reading deploy/cluster.env")
+}
+
+/// One value of `deploy/cluster.env`.
+pub fn cluster_value(key: &str) -> anyhow::Result<String> {
+    let text = cluster_env()?;
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .find(|(k, _)| k.trim() == key)
+        .map(|(_, v)| v.trim().to_owned())
+        .with_context(|| format!("deploy/cluster.env sets no {key}"))
+}
+
+fn http_port() -> anyhow::Result<String> {
+    cluster_value("UWL_HTTP_PORT")
 }
 
 fn compose(project: &str, env_file: &std::path::Path, args: &[&str]) -> anyhow::Result<String> {
