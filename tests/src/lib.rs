@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 use testcontainers::core::{IntoContainerPort, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uwl_bus::proto::*;
@@ -122,7 +125,7 @@ impl TestNet {
         let settings = <uwl_ingest::Settings as clap::Parser>::try_parse_from(args)?;
         let app = uwl_ingest::build(settings).await?;
         let base = format!("http://{}", app.addr());
-        Ok((Service::spawn(format!("ingest/{node}"), move |t| app.run(t)), Http::new(&base)))
+        Ok((Service::start(format!("ingest/{node}"), async move { Ok(app) }), Http::new(&base)))
     }
 
     /// A verifier instance serving `node`'s ingest.
@@ -130,7 +133,7 @@ impl TestNet {
         let settings = <uwl_verifier::Settings as clap::Parser>::try_parse_from([
             "uwl-verifier", "--node-id", node, "--nats-url", url, "--admin-addr", "127.0.0.1:0",
         ])?;
-        Ok(Service::spawn(format!("verifier/{node}"), move |t| uwl_verifier::run(settings, t)))
+        Ok(Service::start(format!("verifier/{node}"), uwl_verifier::build(settings)))
     }
 
     pub fn data_dir(&self, node: &str) -> PathBuf {
@@ -158,7 +161,7 @@ impl TestNet {
         args.extend(["--pull-interval-ms", "500", "--announce-interval-ms", "200", "--peer-timeout-ms", "1000"].map(str::to_owned));
         args.extend(extra.iter().map(|s| s.to_string()));
         let settings = <uwl_sync::Settings as clap::Parser>::try_parse_from(args)?;
-        Ok(Service::spawn(format!("sync/{node}"), move |t| uwl_sync::run(settings, t)))
+        Ok(Service::start(format!("sync/{node}"), uwl_sync::build(settings)))
     }
 
     /// Miner of `node` with fast timers.
@@ -172,7 +175,7 @@ impl TestNet {
         );
         args.extend(extra.iter().map(|s| s.to_string()));
         let settings = <uwl_miner::Settings as clap::Parser>::try_parse_from(args)?;
-        Ok(Service::spawn(format!("miner/{node}"), move |t| uwl_miner::run(settings, t)))
+        Ok(Service::start(format!("miner/{node}"), uwl_miner::build(settings)))
     }
 
     fn files(&self, node: &str) -> Vec<String> {
@@ -185,23 +188,59 @@ impl TestNet {
     }
 }
 
+/// A built service of this workspace: its bound admin address, and its run.
+pub trait App: Send + 'static {
+    fn admin_addr(&self) -> SocketAddr;
+    fn run(self, shutdown: CancellationToken) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
+}
+
+macro_rules! app {
+    ($($t:ty),+) => {$(
+        impl App for $t {
+            fn admin_addr(&self) -> SocketAddr {
+                <$t>::admin_addr(self)
+            }
+            fn run(self, shutdown: CancellationToken) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>> {
+                Box::pin(<$t>::run(self, shutdown))
+            }
+        }
+    )+};
+}
+app!(uwl_sync::App, uwl_miner::App, uwl_verifier::App, uwl_metrics::App, uwl_ingest::App);
+
 /// A service running in this process.
 pub struct Service {
     pub name: String,
     token: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
+    /// The admin address, once built (port 0 in the settings: the one bound).
+    admin: watch::Receiver<Option<SocketAddr>>,
 }
 
 impl Service {
-    pub fn spawn<F, Fut>(name: String, f: F) -> Self
-    where
-        F: FnOnce(CancellationToken) -> Fut,
-        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
-    {
+    /// Builds the service (binding its ports) and runs it, in the background.
+    pub fn start<A: App>(name: String, build: impl Future<Output = anyhow::Result<A>> + Send + 'static) -> Self {
         let token = CancellationToken::new();
-        let task = tokio::spawn(f(token.clone()));
-        Self { name, token, task }
+        let (tx, admin) = watch::channel(None);
+        let t = token.clone();
+        let task = tokio::spawn(async move {
+            let app = build.await?;
+            tx.send_replace(Some(app.admin_addr()));
+            app.run(t).await
+        });
+        Self { name, token, task, admin }
     }
+
+    /// The admin address the service bound (waits for its build).
+    pub async fn admin_addr(&self) -> anyhow::Result<SocketAddr> {
+        let mut rx = self.admin.clone();
+        let addr = tokio::time::timeout(Duration::from_secs(20), rx.wait_for(Option::is_some))
+            .await
+            .with_context(|| format!("{} not built within 20 s", self.name))?
+            .map_err(|_| anyhow::anyhow!("{} failed to build", self.name))?;
+        addr.ok_or_else(|| anyhow::anyhow!("{} has no admin address", self.name))
+    }
+
 
     /// Graceful stop; fails if the service had failed.
     pub async fn stop(self) -> anyhow::Result<()> {

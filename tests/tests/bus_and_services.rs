@@ -144,10 +144,6 @@ fn metric_value(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 async fn http_get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
@@ -164,12 +160,9 @@ async fn services_expose_metrics_and_health_and_the_cluster_view_sees_both_nodes
     let nats = nats().await?;
     let net = TestNet::new(2, fast_params())?;
     let c = Client::connect(&nats.url).await?;
-    let (p_sync, p_miner, p_metrics) = (free_port()?, free_port()?, free_port()?);
-    let sync_admin = format!("127.0.0.1:{p_sync}");
-    let miner_admin = format!("127.0.0.1:{p_miner}");
     let services = vec![
-        net.sync("node-1", &nats.url, &["--admin-addr", &sync_admin])?,
-        net.miner("node-1", &nats.url, &["--admin-addr", &miner_admin])?,
+        net.sync("node-1", &nats.url, &[])?,
+        net.miner("node-1", &nats.url, &[])?,
         net.sync("node-2", &nats.url, &[])?,
         net.miner("node-2", &nats.url, &[])?,
     ];
@@ -180,13 +173,16 @@ async fn services_expose_metrics_and_health_and_the_cluster_view_sees_both_nodes
         "--nats-url",
         &nats.url,
         "--admin-addr",
-        &format!("127.0.0.1:{p_metrics}"),
+        "127.0.0.1:0",
         "--genesis-file",
         &net.genesis_file.display().to_string(),
         "--scrape-interval-ms",
         "200",
     ])?;
-    let metrics = Service::spawn("metrics".into(), move |t| uwl_metrics::run(metrics_settings, t));
+    let metrics = Service::start("metrics".into(), uwl_metrics::build(metrics_settings));
+    // every service bound port 0: each reports the port it got
+    let (p_sync, p_miner, p_metrics) =
+        (services[0].admin_addr().await?.port(), services[1].admin_addr().await?.port(), metrics.admin_addr().await?.port());
     c.ready("node-1", true).await?;
     c.ready("node-2", true).await?;
     // one block by each node (both in fallback); node-2 builds on node-1's

@@ -56,7 +56,8 @@ impl Cluster {
             .iter()
             .map(|r| format!("NATS_{r}_PASSWORD=test-{}\n", r.to_lowercase()))
             .collect();
-        std::fs::write(&env_file, secrets)?;
+        // compose takes one env file: the deployment's values, then the secrets
+        std::fs::write(&env_file, format!("{}\n{secrets}", uwl_tests::faults::cluster_env()?))?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let c = Self { project: format!("uwltest{}", std::process::id()), env_file, port, _dir: dir };
         c.compose(&["up", "-d"])?;
@@ -66,7 +67,9 @@ impl Cluster {
 
 impl Cluster {
     fn exec(&self, svc: &str, cmd: &[&str]) -> anyhow::Result<String> {
-        let out = Command::new("docker").args(["exec", &format!("{}_{svc}_1", self.project)]).args(cmd).output()?;
+        // found by compose's labels (compose v1 and v2 name containers differently)
+        let id = self.compose(&["ps", "-q", svc])?;
+        let out = Command::new("docker").args(["exec", id.trim()]).args(cmd).output()?;
         anyhow::ensure!(out.status.success(), "{cmd:?} in {svc}: {}", String::from_utf8_lossy(&out.stderr));
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }

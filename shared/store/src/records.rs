@@ -93,16 +93,7 @@ impl Mempool {
                 Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
             })?
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        rows.into_iter()
-            .map(|(pair, idx, hash, ms)| {
-                Ok(OrphanRecord {
-                    pair: decode(&pair)?,
-                    block_index: idx as u64,
-                    block_hash: db::hash_from_sql(hash)?,
-                    orphaned_ms: ms as u64,
-                })
-            })
-            .collect()
+        rows.into_iter().map(orphan_record).collect()
     }
 
     /// The orphan record of `receipt_id`, if its pair was in one of our orphaned blocks.
@@ -112,15 +103,7 @@ impl Mempool {
             .prepare_cached("SELECT pair, block_index, block_hash, orphaned_ms FROM orphaned WHERE receipt_id = ?1")?
             .query_row([receipt_id.to_hex()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .optional()?;
-        row.map(|(pair, idx, hash, ms)| {
-            Ok(OrphanRecord {
-                pair: decode(&pair)?,
-                block_index: idx as u64,
-                block_hash: db::hash_from_sql(hash)?,
-                orphaned_ms: ms as u64,
-            })
-        })
-        .transpose()
+        row.map(orphan_record).transpose()
     }
 
     /// The receipt that superseded `receipt_id`, if it lost to another result.
@@ -147,4 +130,9 @@ pub(crate) fn insert_superseded(tx: &Transaction<'_>, s: &Superseded, at_ms: u64
     Ok(tx
         .prepare_cached("INSERT OR IGNORE INTO superseded (receipt_id, client_id, pair, by_receipt, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)")?
         .execute(params![s.pair.receipt_id().to_hex(), s.pair.client_id(), encode(&s.pair)?, s.by.to_hex(), to_i64(at_ms)?])?)
+}
+
+/// An `orphaned` row (pair, block index, block hash, time) as its record.
+fn orphan_record((pair, idx, hash, ms): (String, i64, String, i64)) -> Result<OrphanRecord> {
+    Ok(OrphanRecord { pair: decode(&pair)?, block_index: idx as u64, block_hash: db::hash_from_sql(hash)?, orphaned_ms: ms as u64 })
 }
