@@ -11,8 +11,6 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 use anyhow::bail;
-// logging set-up, used by the binary
-use uwl_runtime as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::Value;
@@ -46,15 +44,15 @@ pub struct Settings {
     #[arg(long, env = "COUNT", default_value_t = 0)]
     pub count: u64,
     /// First retry delay; doubles (2, 4, 8 s by default).
-    #[arg(long, env = "BACKOFF_BASE_MS", default_value_t = 2_000)]
-    pub backoff_base_ms: u64,
+    #[arg(long = "backoff-base-ms", env = "BACKOFF_BASE_MS", default_value = "2000", value_parser = uwl_runtime::millis)]
+    pub backoff_base: Duration,
     #[arg(long, env = "RETRIES", default_value_t = 3)]
     pub retries: u32,
-    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 15_000)]
-    pub request_timeout_ms: u64,
+    #[arg(long = "request-timeout-ms", env = "REQUEST_TIMEOUT_MS", default_value = "15000", value_parser = uwl_runtime::millis)]
+    pub request_timeout: Duration,
     /// Pause between tasks.
-    #[arg(long, env = "PAUSE_MS", default_value_t = 0)]
-    pub pause_ms: u64,
+    #[arg(long = "pause-ms", env = "PAUSE_MS", default_value = "0", value_parser = uwl_runtime::millis)]
+    pub pause: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -138,7 +136,7 @@ impl Worker {
 
     /// `make` builds the request; retried on 503/5xx/timeouts with backoff.
     async fn call(&self, what: &str, make: impl Fn() -> reqwest::RequestBuilder) -> anyhow::Result<(u16, Value)> {
-        let mut delay = Duration::from_millis(self.s.backoff_base_ms);
+        let mut delay = self.s.backoff_base;
         for attempt in 0..=self.s.retries {
             match self.send(make()).await {
                 Outcome::Done(code, body) => return Ok((code, body)),
@@ -282,7 +280,7 @@ async fn credentials(s: &Settings, http: &reqwest::Client) -> anyhow::Result<Cre
         return Ok(serde_json::from_str(&text)?);
     }
     let url = format!("{}/register", s.orchestrator_url.trim_end_matches('/'));
-    let mut delay = Duration::from_millis(s.backoff_base_ms);
+    let mut delay = s.backoff_base;
     let creds: Credentials = loop {
         match http.post(&url).send().await {
             Ok(r) if r.status().is_success() => break Credentials::from(r.json::<KeyIssued>().await?),
@@ -301,7 +299,7 @@ async fn credentials(s: &Settings, http: &reqwest::Client) -> anyhow::Result<Cre
 /// Works until `count` tasks are done (or forever) and every receipt is in
 /// a block, or until `shutdown`. Returns the tally.
 pub async fn run(s: Settings, shutdown: CancellationToken) -> anyhow::Result<Tally> {
-    let http = reqwest::Client::builder().timeout(Duration::from_millis(s.request_timeout_ms)).build()?;
+    let http = reqwest::Client::builder().timeout(s.request_timeout).build()?;
     let creds = credentials(&s, &http).await?;
     let journal = match std::fs::File::open(&s.journal_file) {
         Ok(f) => std::io::BufReader::new(f).lines().map_while(Result::ok).filter_map(|l| serde_json::from_str(&l).ok()).collect(),
@@ -333,8 +331,8 @@ pub async fn run(s: Settings, shutdown: CancellationToken) -> anyhow::Result<Tal
         if done.is_multiple_of(10) {
             w.follow().await.ok();
         }
-        if s.pause_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(s.pause_ms)).await;
+        if !s.pause.is_zero() {
+            tokio::time::sleep(s.pause).await;
         }
     }
     // Follow the queued receipts until they are in a block (bounded).
