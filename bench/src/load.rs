@@ -37,6 +37,10 @@ struct Cli {
     /// nginx in front of the ingest instances.
     #[arg(long, env = "UWL_URL", default_value = "http://127.0.0.1:8080")]
     url: String,
+    /// Where the cluster view is read (`/metrics` of an ingest instance:
+    /// nginx does not serve it to the public edge).
+    #[arg(long, env = "UWL_METRICS_URL", default_value = "http://127.0.0.1:8080")]
+    metrics_url: String,
     /// Results file (JSON lines, appended).
     #[arg(long, default_value = "bench/results/latest.jsonl")]
     out: PathBuf,
@@ -141,6 +145,7 @@ struct Client {
 struct Ctx {
     http: reqwest::Client,
     url: String,
+    metrics_url: String,
     clients: Vec<Client>,
     /// The leader the latest submit answer named.
     leader: Mutex<String>,
@@ -284,7 +289,7 @@ impl Ctx {
     /// Sum over nodes of the cluster view's counters (forks, replacements, blocks mined).
     async fn cluster_counters(&self) -> Counters {
         let mut out = BTreeMap::new();
-        let Ok(text) = async { self.http.get(format!("{}/metrics", self.url)).send().await?.text().await }.await else {
+        let Ok(text) = async { self.http.get(format!("{}/metrics", self.metrics_url)).send().await?.text().await }.await else {
             return out;
         };
         for (key, metric) in [
@@ -492,7 +497,8 @@ async fn main() -> anyhow::Result<()> {
         .build()?;
     let url = cli.url.trim_end_matches('/').to_owned();
     let clients = Ctx::register(&url, &http, cli.clients).await.with_context(|| format!("registering clients at {url}"))?;
-    let runner = Runner { ctx: Arc::new(Ctx { http, url, clients, leader: Mutex::default() }), out: cli.out, label: cli.label };
+    let metrics_url = cli.metrics_url.trim_end_matches('/').to_owned();
+    let runner = Runner { ctx: Arc::new(Ctx { http, url, metrics_url, clients, leader: Mutex::default() }), out: cli.out, label: cli.label };
     match cli.cmd {
         Cmd::Sweep { mut rates, fractions, step_s } => {
             if rates.is_empty() {

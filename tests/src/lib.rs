@@ -188,6 +188,11 @@ impl TestNet {
     }
 }
 
+/// The repository's root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
 /// A built service of this workspace: its bound admin address, and its run.
 pub trait App: Send + 'static {
     fn admin_addr(&self) -> SocketAddr;

@@ -11,10 +11,6 @@ use testcontainers::runners::AsyncRunner;
 use testcontainers::{GenericImage, ImageExt};
 use uwl_tests::*;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 fn require_uwl_image() -> anyhow::Result<()> {
     let ok = Command::new("docker").args(["image", "inspect", "uwl:dev"]).output()?.status.success();
     anyhow::ensure!(ok, "image uwl:dev is missing: build it with deploy/images/build.sh (deploy/test does)");
@@ -101,6 +97,9 @@ async fn an_ingest_restarted_under_load_costs_no_5xx_and_gets_traffic_again() ->
     let _serial = serial();
     let cluster = Cluster::up()?;
     let h = cluster.ready().await?;
+    // the metrics are for the operators' network, not the public edge
+    let (code, body, _) = h.get("/metrics", None).await?;
+    assert_eq!((code, body["error"].as_str()), (404, Some("not_found")), "{body}");
     // Secrets only where used: the issuer key in the ingests only, a node's
     // key in its miner only (mode 0600), none in the volumes others mount.
     for (svc, path, present) in [
@@ -371,5 +370,82 @@ fn the_receipt_routes_read_timeout_is_above_the_longest_long_poll() -> anyhow::R
     assert!(route.contains("proxy_read_timeout @RECEIPT_READ_TIMEOUT_S@s;"), "the receipt route's read timeout comes from cluster.env: {route}");
     let timeout: u64 = uwl_tests::faults::cluster_value("RECEIPT_READ_TIMEOUT_S")?.parse()?;
     assert!(timeout * 1_000 > uwl_ingest::MAX_RECEIPT_WAIT_MS, "{timeout} s is not above {} ms", uwl_ingest::MAX_RECEIPT_WAIT_MS);
+    Ok(())
+}
+
+/// The schemathesis version the API is tested with (installed by the test
+/// into `target/schemathesis` from the Python package index the machine is
+/// configured with).
+const SCHEMATHESIS: &str = "4.32.5";
+
+/// The `st` command of a virtualenv holding schemathesis, made if missing.
+fn schemathesis() -> anyhow::Result<PathBuf> {
+    let venv = repo().join("target/schemathesis");
+    let st = venv.join("bin/st");
+    let version = Command::new(&st).arg("--version").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    if version.as_deref().is_some_and(|v| v.contains(SCHEMATHESIS)) {
+        return Ok(st);
+    }
+    let ok = Command::new("python3").args(["-m", "venv"]).arg(&venv).status()?.success();
+    anyhow::ensure!(ok, "python3 -m venv failed (Debian: apt-get install python3-venv)");
+    let ok = Command::new(venv.join("bin/pip")).args(["install", "-q", &format!("schemathesis=={SCHEMATHESIS}")]).status()?.success();
+    anyhow::ensure!(ok, "pip could not install schemathesis {SCHEMATHESIS}");
+    Ok(st)
+}
+
+/// Property-based API testing through nginx: schemathesis generates
+/// requests for every operation of the served OpenAPI document (valid and
+/// invalid ones, and the get_task -> submit_work link) with a valid key,
+/// and checks every answer: no server error, a documented status, a body
+/// of the documented schema and content type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_failure_through_the_edge() -> anyhow::Result<()> {
+    let _serial = serial();
+    let st = schemathesis()?;
+    let cluster = Cluster::up()?;
+    let h = cluster.ready().await?;
+    let (code, creds, _) = h.post("/register", None, &serde_json::json!({})).await?;
+    anyhow::ensure!(code == 200, "register: {code} {creds}");
+    let key = creds["api_key"].as_str().unwrap_or_default().to_owned();
+    let dir = tempfile::tempdir()?;
+    let har = dir.path().join("st.har");
+    let out = Command::new(&st)
+        .args(["run", &format!("{}/openapi.json", h.base), "--header", &format!("Authorization: Bearer {key}")])
+        .args(["--checks", "not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance"])
+        .args(["--max-examples", "25", "--seed", "20261130", "--workers", "1", "--request-timeout", "15", "--wait-for-schema", "30"])
+        // inside the per-client allowance the cluster tests set (50/s)
+        .args(["--rate-limit", "40/s", "--no-color", "--report", "har", "--report-har-path"])
+        .arg(&har)
+        .env("SCHEMATHESIS_HOOKS", "")
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    anyhow::ensure!(out.status.success(), "schemathesis found failures (above)");
+
+    // Every operation was exercised, and every authenticated one got past
+    // authentication at least once (the key worked).
+    let har: serde_json::Value = serde_json::from_slice(&std::fs::read(&har)?)?;
+    let doc = uwl_ingest::openapi::document()?;
+    let mut seen: std::collections::BTreeMap<(String, String), Vec<u64>> = Default::default();
+    for e in har["log"]["entries"].as_array().into_iter().flatten() {
+        let method = e["request"]["method"].as_str().unwrap_or_default().to_lowercase();
+        let url = e["request"]["url"].as_str().unwrap_or_default();
+        let path = url.split_once("://").and_then(|(_, r)| r.split_once('/')).map(|(_, p)| format!("/{}", p.split('?').next().unwrap_or(""))).unwrap_or_default();
+        let op = if path.starts_with("/receipt/") { "/receipt/{receipt_id}".to_owned() } else { path };
+        seen.entry((method, op)).or_default().push(e["response"]["status"].as_u64().unwrap_or(0));
+    }
+    let mut cases = 0;
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            let statuses = seen.get(&(method.clone(), path.clone())).cloned().unwrap_or_default();
+            cases += statuses.len();
+            assert!(!statuses.is_empty(), "{method} {path} was never requested");
+            if op.get("security").is_some() {
+                assert!(statuses.iter().any(|s| *s != 401), "{method} {path}: every answer was 401 ({} requests)", statuses.len());
+            }
+            println!("schemathesis: {} {path}: {} requests, statuses {:?}", method.to_uppercase(), statuses.len(), statuses.iter().collect::<std::collections::BTreeSet<_>>());
+        }
+    }
+    println!("schemathesis: {} operations, {cases} requests, 0 failures", seen.len());
     Ok(())
 }

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
-use uwl_api::{ErrorBody, Live};
+use uwl_api::ErrorBody;
 use uwl_bus::{RequestId, REQUEST_ID_HEADER};
 use uwl_ledger::Hash32;
 
@@ -38,7 +38,8 @@ pub(crate) fn router(state: Shared) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), admission));
     Router::new()
-        .route("/livez", get(|| async { Json(Live { status: "ok".into() }) }))
+        .route("/livez", get(routes::node::livez))
+        .route("/openapi.json", get(openapi))
         .merge(api)
         .layer(middleware::map_response(json_errors))
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
@@ -67,6 +68,10 @@ async fn admission(State(state): State<Shared>, req: Request, next: Next) -> Res
     state.metrics.seconds.with_label_values(&[&route]).observe(t.elapsed().as_secs_f64());
     state.metrics.requests.with_label_values(&[&route, resp.status().as_str()]).inc();
     resp
+}
+
+async fn openapi() -> Result<Json<serde_json::Value>, ApiError> {
+    crate::openapi::document().map(Json).map_err(|e| ApiError::from_status(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
 async fn not_found() -> ApiError {

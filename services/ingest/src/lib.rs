@@ -12,7 +12,8 @@
 //! Files: `settings` (flags), `state` (what requests share), `http` (router,
 //! layers, query decoding), `routes/` (handlers by resource), `placement`
 //! (leader, forward, fallback), `blocks` (waiting for a pair's block),
-//! `auth` (keys, rate limits), `batch` (coalesced bus requests), `error`.
+//! `auth` (keys, rate limits), `batch` (coalesced bus requests), `error`,
+//! `openapi` (the API's document, from the handlers' types).
 
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
@@ -22,6 +23,7 @@ mod blocks;
 mod error;
 mod http;
 mod metrics;
+pub mod openapi;
 mod placement;
 mod routes;
 mod settings;

@@ -213,7 +213,7 @@ impl Worker {
             200 => {
                 let answer: SubmitAnswer = decode("submit_work", answer)?;
                 let receipt_id = answer.receipt_id.to_string();
-                let block_index = answer.block.map(|b| b.block_index);
+                let block_index = answer.block_index;
                 if answer.in_block {
                     self.tally.in_block += 1;
                     info!(receipt_id, block = block_index, "reward in block");
@@ -248,7 +248,7 @@ impl Worker {
             match r.status {
                 ReceiptStatus::InBlock => {
                     self.journal[i].status = "in_block".into();
-                    self.journal[i].block_index = r.block.map(|b| b.block_index);
+                    self.journal[i].block_index = r.block_index;
                     self.tally.in_block += 1;
                     self.tally.queued = self.tally.queued.saturating_sub(1);
                 }

@@ -6,13 +6,14 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use serde_json::Value;
 use uwl_ledger::{Block, Hash32, ReceiptId, TipInfo};
 
 pub use uwl_tasks::{Kind, Task, TaskParams};
 
 /// `POST /register` and `POST /renew_key`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct KeyIssued {
     pub client_id: String,
     pub api_key: String,
@@ -22,16 +23,17 @@ pub struct KeyIssued {
 }
 
 /// `POST /submit_work`'s body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SubmitWork {
     pub client_id: String,
     pub contract_id: String,
     /// The answer, shaped as the task's kind requires (checked: 400 if not).
+    #[schema(value_type = Object)]
     pub result_data: Value,
 }
 
 /// What became of a submission that was taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SubmitStatus {
     Accepted,
@@ -39,18 +41,20 @@ pub enum SubmitStatus {
     AlreadyProcessed,
 }
 
-/// The block a reward is in, when it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The block a reward is in, when it is (the `block_*` fields of an answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct InBlock {
     pub block_index: u64,
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     pub block_hash: Hash32,
     pub confirmations: u64,
 }
 
 /// `POST /submit_work`'s answer (200).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SubmitAnswer {
     pub status: SubmitStatus,
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     pub receipt_id: ReceiptId,
     pub message: String,
     /// The node whose miner holds the pair.
@@ -62,13 +66,31 @@ pub struct SubmitAnswer {
     /// Durable on at least one other validator too.
     pub replicated: bool,
     pub in_block: bool,
-    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
-    pub block: Option<InBlock>,
+    /// The block, when `in_block`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_index: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^[0-9a-f]{64}$")]
+    pub block_hash: Option<Hash32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmations: Option<u64>,
+}
+
+impl SubmitAnswer {
+    /// The block it is in, if it is.
+    pub fn block(&self) -> Option<InBlock> {
+        in_block(self.block_index, self.block_hash, self.confirmations)
+    }
+}
+
+fn in_block(block_index: Option<u64>, block_hash: Option<Hash32>, confirmations: Option<u64>) -> Option<InBlock> {
+    Some(InBlock { block_index: block_index?, block_hash: block_hash?, confirmations: confirmations? })
 }
 
 /// A pending reward in `GET /get_balance`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PendingReward {
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     pub receipt_id: ReceiptId,
     pub contract_id: String,
     pub amount: u64,
@@ -76,7 +98,7 @@ pub struct PendingReward {
 }
 
 /// What became of a reward whose block left the chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrphanStatus {
     /// In a block of the current chain again.
@@ -88,12 +110,14 @@ pub enum OrphanStatus {
 }
 
 /// A reward from an orphaned block (`GET /get_balance`, `GET /orphaned_tx`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OrphanedReward {
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     pub receipt_id: ReceiptId,
     pub contract_id: String,
     pub amount: u64,
     pub orphaned_from_block: u64,
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     pub orphaned_block_hash: Hash32,
     pub orphaned_at: u64,
     pub status: OrphanStatus,
@@ -101,16 +125,19 @@ pub struct OrphanedReward {
 }
 
 /// `GET /get_balance`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Balance {
     pub client_id: String,
     pub balance: u64,
     pub pending_reward: Vec<PendingReward>,
     pub orphaned: Vec<OrphanedReward>,
     /// Pass as `pending_cursor` for the next page (absent on the last one).
+    #[schema(value_type = Option<String>, pattern = "^[0-9a-f]{64}$")]
     pub next_pending_cursor: Option<ReceiptId>,
+    #[schema(value_type = Option<String>, pattern = "^[0-9a-f]{64}$")]
     pub next_orphaned_cursor: Option<ReceiptId>,
     pub chain_tip_index: u64,
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     pub chain_tip_hash: Hash32,
     /// When this node last heard its own chain's tip.
     pub last_sync_time: Option<u64>,
@@ -118,16 +145,17 @@ pub struct Balance {
 }
 
 /// `GET /orphaned_tx`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OrphanedList {
     pub client_id: String,
     pub orphaned: Vec<OrphanedReward>,
+    #[schema(value_type = Option<String>, pattern = "^[0-9a-f]{64}$")]
     pub next_cursor: Option<ReceiptId>,
     pub node_id: String,
 }
 
 /// Where a receipt stands (`GET /receipt/{id}`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReceiptStatus {
     Pending,
@@ -135,6 +163,13 @@ pub enum ReceiptStatus {
     OrphanedRequeued,
     Superseded,
     Unknown,
+}
+
+impl Receipt {
+    /// The block it is in, if it is.
+    pub fn block(&self) -> Option<InBlock> {
+        in_block(self.block_index, self.block_hash, self.confirmations)
+    }
 }
 
 impl ReceiptStatus {
@@ -151,31 +186,44 @@ impl ReceiptStatus {
 }
 
 /// `GET /receipt/{id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Receipt {
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     pub receipt_id: ReceiptId,
     pub status: ReceiptStatus,
     pub node_id: String,
     /// The block it was orphaned from, if it ever was.
     pub orphaned_from_block: Option<u64>,
-    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
-    pub block: Option<InBlock>,
+    /// The block, when `in_block`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_index: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^[0-9a-f]{64}$")]
+    pub block_hash: Option<Hash32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmations: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contract_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^[0-9a-f]{64}$")]
     pub superseded_by: Option<ReceiptId>,
 }
 
 /// `GET /chain`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ChainPage {
+    /// Blocks as the ledger signs them (index, hashes, timestamp, creator,
+    /// transactions, signature).
+    #[schema(value_type = Vec<Object>)]
     pub blocks: Vec<Block>,
+    /// The chain's tip: index, hash, timestamp.
+    #[schema(value_type = Object)]
     pub tip: TipInfo,
     pub node_id: String,
 }
 
 /// `GET /health` (200 when ready, 503 when not, same body).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct NodeHealth {
     /// `ok` or `unavailable`.
     pub status: String,
@@ -188,18 +236,19 @@ pub struct NodeHealth {
 }
 
 /// `GET /livez`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Live {
     pub status: String,
 }
 
 /// Every error answer: `error` is a stable code, `message` human text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     pub error: String,
     pub message: String,
     /// For a conflict (409): the receipt that holds the task's identity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^[0-9a-f]{64}$")]
     pub receipt_id: Option<ReceiptId>,
 }
 
@@ -227,13 +276,16 @@ mod tests {
             fallback: false,
             replicated: true,
             in_block: false,
-            block: None,
+            block_index: None,
+            block_hash: None,
+            confirmations: None,
         };
         let v = serde_json::to_value(&a).expect("encodes");
         assert_eq!(v["in_block"], Value::Bool(false));
         assert!(v.get("block_index").is_none(), "{v}");
         a.in_block = true;
-        a.block = Some(InBlock { block_index: 3, block_hash: a.receipt_id, confirmations: 2 });
+        (a.block_index, a.block_hash, a.confirmations) = (Some(3), Some(a.receipt_id), Some(2));
+        assert_eq!(a.block(), Some(InBlock { block_index: 3, block_hash: a.receipt_id, confirmations: 2 }));
         let v = serde_json::to_value(&a).expect("encodes");
         assert_eq!(v["block_index"], 3);
         assert_eq!(v["confirmations"], 2);

@@ -9,7 +9,8 @@ use uwl_ledger::{NodeKey, PublicKey};
 /// Token prefix of contract ids (versioned).
 const CONTRACT_PREFIX: &str = "ct1";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The kind of work a task asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Matmul,
@@ -58,8 +59,9 @@ pub enum ContractError {
 }
 
 /// What `GET /get_task` returns: everything needed to compute the task.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Task {
+    /// The signed contract: submit it with the result.
     pub contract_id: String,
     pub kind: Kind,
     pub params: TaskParams,
@@ -69,14 +71,17 @@ pub struct Task {
 }
 
 /// A task's inputs as a worker receives them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum TaskParams {
-    /// Multiply `a` by `b` (`n x n`).
+    /// Multiply `a` by `b` (`n x n`); answer `{"c": a x b}`.
     Matmul { n: u32, a: Matrix, b: Matrix },
-    /// Find a nonce for `prefix` (hex) with `difficulty_bits` leading zero bits.
+    /// Find a nonce for `prefix` (hex) with `difficulty_bits` leading zero
+    /// bits of `sha256(prefix || nonce as 8 bytes little-endian)`; answer
+    /// `{"nonce": n}`.
     Hash {
         #[serde(with = "hex")]
+        #[schema(value_type = String)]
         prefix: Vec<u8>,
         difficulty_bits: u32,
     },

@@ -7,7 +7,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use std::collections::HashMap;
-use uwl_api::{Balance, OrphanStatus, OrphanedList, OrphanedReward, PendingReward};
+use uwl_api::{Balance, ErrorBody, OrphanStatus, OrphanedList, OrphanedReward, PendingReward};
 use uwl_bus::proto::{BalanceQuery, ClientQuery, ContainsQuery, ContainsReply, PAGE_DEFAULT, PAGE_MAX};
 use uwl_bus::RequestId;
 use uwl_ledger::{Identity, OrphanRecord, TxPair};
@@ -54,6 +54,13 @@ async fn orphan_statuses(state: &Ingest, records: &[OrphanRecord], rid: &Request
         .collect())
 }
 
+#[utoipa::path(get, path = "/get_balance", tag = "reads", security(("api_key" = [])),
+    params(("client_id" = String, Query, description = "the key's own client"),
+        ("limit" = Option<u32>, Query, description = "page size, 1 to 1000 (100)", minimum = 1, maximum = 1000),
+        ("pending_cursor" = Option<String>, Query, description = "next_pending_cursor of the previous page"),
+        ("orphaned_cursor" = Option<String>, Query, description = "next_orphaned_cursor of the previous page")),
+    responses((status = 200, body = Balance), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn get_balance(State(state): State<Shared>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Result<Json<Balance>, ApiError> {
     let rid = rid(&headers);
     let client = own_client(&headers, &state, &q)?;
@@ -97,6 +104,12 @@ pub(crate) async fn get_balance(State(state): State<Shared>, headers: HeaderMap,
     }))
 }
 
+#[utoipa::path(get, path = "/orphaned_tx", tag = "reads", security(("api_key" = [])),
+    params(("client_id" = String, Query, description = "the key's own client"),
+        ("limit" = Option<u32>, Query, description = "page size, 1 to 1000 (100)", minimum = 1, maximum = 1000),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    responses((status = 200, body = OrphanedList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn orphaned_tx(State(state): State<Shared>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Result<Json<OrphanedList>, ApiError> {
     let rid = rid(&headers);
     let client = own_client(&headers, &state, &q)?;

@@ -8,14 +8,20 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use std::collections::HashMap;
-use uwl_api::{KeyIssued, Kind, Task};
+use uwl_api::{ErrorBody, KeyIssued, Kind, Task};
 use uwl_tasks::{Contract, TaskSpec};
 
+#[utoipa::path(post, path = "/register", tag = "keys",
+    description = "A new client id and its API key (no key needed; limited per address).",
+    responses((status = 200, body = KeyIssued), (status = 429, description = "too many registrations from this address", body = ErrorBody)))]
 pub(crate) async fn register(State(state): State<Shared>) -> Json<KeyIssued> {
     issue_key(&state, new_client_id())
 }
 
 /// `POST /renew_key`: a valid key buys a new one for the same client.
+#[utoipa::path(post, path = "/renew_key", tag = "keys", security(("api_key" = [])),
+    description = "A new key for the same client, valid from now (renew before the old one expires).",
+    responses((status = 200, body = KeyIssued), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub(crate) async fn renew_key(State(state): State<Shared>, headers: HeaderMap) -> Result<Json<KeyIssued>, ApiError> {
     let client_id = state.auth.authenticate(&headers, now_ms())?;
     Ok(issue_key(&state, client_id))
@@ -28,6 +34,9 @@ fn issue_key(state: &Ingest, client_id: String) -> Json<KeyIssued> {
     Json(KeyIssued { client_id, api_key, issued_at, expires_at: state.auth.expires_at(issued_at) })
 }
 
+#[utoipa::path(get, path = "/get_task", tag = "work", security(("api_key" = [])),
+    params(("kind" = Kind, Query, description = "matmul or hash")),
+    responses((status = 200, body = Task), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub(crate) async fn get_task(State(state): State<Shared>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Result<Json<Task>, ApiError> {
     let client_id = state.auth.authenticate(&headers, now_ms())?;
     let kind: Kind = q

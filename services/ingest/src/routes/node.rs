@@ -9,7 +9,7 @@ use axum::response::{Html, IntoResponse};
 use axum::Json;
 use std::collections::HashMap;
 use std::time::Duration;
-use uwl_api::{ChainPage, NodeHealth};
+use uwl_api::{ChainPage, ErrorBody, Live, NodeHealth};
 use uwl_bus::proto::{BlocksQuery, ClusterView, MinerStatsQuery, TipQuery};
 use uwl_bus::RequestId;
 
@@ -18,12 +18,22 @@ const CHAIN_PAGE_MAX: u64 = 500;
 /// The highest block index a store can hold (SQLite's signed 64-bit integers).
 const MAX_INDEX: u64 = i64::MAX as u64;
 
+#[utoipa::path(get, path = "/chain", tag = "node",
+    params(("from" = Option<u64>, Query, description = "first block index (0)", minimum = 0, maximum = 9223372036854775807_u64),
+        ("limit" = Option<u32>, Query, description = "blocks, 1 to 500 (50)", minimum = 1, maximum = 500)),
+    responses((status = 200, body = ChainPage), (status = 400, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn chain(State(state): State<Shared>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Result<Json<ChainPage>, ApiError> {
     let rid = rid(&headers);
     let limit = query_int(&q, "limit", 50, 1..=CHAIN_PAGE_MAX)? as u32;
     let from = query_int(&q, "from", 0, 0..=MAX_INDEX)?;
     let reply = state.ask("this node's chain", BlocksQuery { locator: vec![], from, limit }, &rid).await?;
     Ok(Json(ChainPage { blocks: reply.blocks, tip: reply.tip, node_id: state.me().to_owned() }))
+}
+
+#[utoipa::path(get, path = "/livez", tag = "node", description = "The instance answers (no dependency checked).",
+    responses((status = 200, body = Live)))]
+pub(crate) async fn livez() -> Json<Live> {
+    Json(Live { status: "ok".into() })
 }
 
 /// The cluster view (from the metrics service) and this instance's metrics.
@@ -37,6 +47,9 @@ pub(crate) async fn metrics_view(State(state): State<Shared>) -> impl IntoRespon
     ([("content-type", "text/plain; version=0.0.4")], text)
 }
 
+#[utoipa::path(get, path = "/health", tag = "node",
+    responses((status = 200, description = "ready", body = NodeHealth), (status = 429, body = ErrorBody),
+        (status = 503, description = "not ready", body = NodeHealth)))]
 pub(crate) async fn health(State(state): State<Shared>) -> impl IntoResponse {
     let rid = RequestId::new();
     let nats = state.bus.is_connected();

@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use axum::Json;
 use std::collections::HashMap;
 use std::time::Duration;
-use uwl_api::{InBlock, Receipt, ReceiptStatus};
+use uwl_api::{ErrorBody, Receipt, ReceiptStatus};
 use uwl_bus::proto::{MinerReceiptQuery, ReceiptQuery};
 use uwl_bus::RequestId;
 use uwl_ledger::Hash32;
@@ -27,13 +27,15 @@ async fn receipt_status(state: &Ingest, receipt_id: &Hash32, rid: &RequestId) ->
         status: ReceiptStatus::Unknown,
         node_id: state.me().to_owned(),
         orphaned_from_block,
-        block: None,
+        block_index: None,
+        block_hash: None,
+        confirmations: None,
         contract_id: None,
         superseded_by: None,
     };
     let client = if let Some((id, l)) = in_chain.landed {
         r.status = ReceiptStatus::InBlock;
-        r.block = Some(InBlock { block_index: l.block_index, block_hash: l.block_hash, confirmations: l.confirmations(&in_chain.tip) });
+        (r.block_index, r.block_hash, r.confirmations) = (Some(l.block_index), Some(l.block_hash), Some(l.confirmations(&in_chain.tip)));
         r.contract_id = Some(id.contract_id);
         Some(id.client_id)
     } else if let Some(by) = local.superseded_by {
@@ -53,6 +55,11 @@ async fn receipt_status(state: &Ingest, receipt_id: &Hash32, rid: &RequestId) ->
     Ok((r, client))
 }
 
+#[utoipa::path(get, path = "/receipt/{receipt_id}", tag = "reads", security(("api_key" = [])),
+    params(("receipt_id" = String, Path, description = "64 hex digits"),
+        ("wait_ms" = Option<u64>, Query, description = "long-poll: wait up to this long (at most 30000) for the status to change", minimum = 0, maximum = 30000)),
+    responses((status = 200, body = Receipt), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn receipt(
     State(state): State<Shared>,
     headers: HeaderMap,

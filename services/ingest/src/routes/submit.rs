@@ -8,7 +8,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
-use uwl_api::{InBlock, SubmitAnswer, SubmitStatus, SubmitWork};
+use uwl_api::{ErrorBody, SubmitAnswer, SubmitStatus, SubmitWork};
 use uwl_bus::proto::{BlockRef, SubmitStatus as MinerStatus, VerifyRequest};
 use uwl_bus::{BusError, ErrorCode};
 use uwl_ledger::{result_hash, ReceiptId, TxPair};
@@ -30,22 +30,33 @@ struct Placed<'a> {
 
 impl Placed<'_> {
     fn answer(self) -> Json<SubmitAnswer> {
-        let block = self.block.map(|b| InBlock { block_index: b.index, block_hash: b.hash, confirmations: b.confirmations });
+        let b = self.block.as_ref();
         Json(SubmitAnswer {
             status: self.status,
             receipt_id: self.receipt_id,
-            message: if block.is_some() { IN_BLOCK_MESSAGE } else { PENDING_MESSAGE }.to_owned(),
+            message: if b.is_some() { IN_BLOCK_MESSAGE } else { PENDING_MESSAGE }.to_owned(),
             served_by: self.served_by.to_owned(),
             leader: self.leader.to_owned(),
             fallback: self.fallback,
             replicated: self.replicated,
-            in_block: block.is_some(),
-            block,
+            in_block: b.is_some(),
+            block_index: b.map(|b| b.index),
+            block_hash: b.map(|b| b.hash),
+            confirmations: b.map(|b| b.confirmations),
         })
     }
 }
 
 /// `POST /submit_work`, checks in the documented order.
+#[utoipa::path(post, path = "/submit_work", tag = "work", security(("api_key" = [])), request_body = SubmitWork,
+    description = "Checks in this order: 401, 400/413, 403, 400, 200/409, 410, 422; a refused submission changes nothing.",
+    responses(
+        (status = 200, description = "taken (or taken before: already_processed)", body = SubmitAnswer),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, description = "another result for this task was taken", body = ErrorBody),
+        (status = 410, description = "the task expired", body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 422, description = "the result does not solve the task", body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, description = "retry after Retry-After", body = ErrorBody)))]
 pub(crate) async fn submit_work(
     State(state): State<Shared>,
     headers: HeaderMap,
