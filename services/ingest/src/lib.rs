@@ -65,9 +65,22 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
     let issuer = read_issuer_key(&settings.issuer_key_file)?;
     let rt = Runtime::start("ingest", &settings.common).await?;
     let metrics = Metrics::new(rt.node_id())?;
-    let listener = tokio::net::TcpListener::bind(settings.http_addr).await.with_context(|| format!("binding {}", settings.http_addr))?;
+    let listener = listen(settings.http_addr).with_context(|| format!("binding {}", settings.http_addr))?;
     let state = Arc::new(Ingest::new(settings, genesis, issuer, rt.bus().clone(), metrics)?);
     Ok(App { rt, listener, state })
+}
+
+/// Connections the kernel queues for accepting. The default (128) overflowed
+/// when nginx opened hundreds of connections at once to a restarted
+/// instance (its keep-alive pool empty): the dropped handshakes timed out,
+/// and nginx took the instance out as if it were dead.
+const LISTEN_BACKLOG: u32 = 4_096;
+
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// The issuer key must exist: every ingest of the network shares it.
