@@ -434,11 +434,12 @@ async fn schemathesis_finds_no_failure_through_the_edge() -> anyhow::Result<()> 
         let op = if path.starts_with("/receipt/") { "/receipt/{receipt_id}".to_owned() } else { path };
         seen.entry((method, op)).or_default().push(e["response"]["status"].as_u64().unwrap_or(0));
     }
-    let mut cases = 0;
+    let (mut cases, mut operations) = (0, 0);
     for (path, item) in doc["paths"].as_object().into_iter().flatten() {
         for (method, op) in item.as_object().into_iter().flatten() {
             let statuses = seen.get(&(method.clone(), path.clone())).cloned().unwrap_or_default();
             cases += statuses.len();
+            operations += 1;
             assert!(!statuses.is_empty(), "{method} {path} was never requested");
             if op.get("security").is_some() {
                 assert!(statuses.iter().any(|s| *s != 401), "{method} {path}: every answer was 401 ({} requests)", statuses.len());
@@ -446,6 +447,6 @@ async fn schemathesis_finds_no_failure_through_the_edge() -> anyhow::Result<()> 
             println!("schemathesis: {} {path}: {} requests, statuses {:?}", method.to_uppercase(), statuses.len(), statuses.iter().collect::<std::collections::BTreeSet<_>>());
         }
     }
-    println!("schemathesis: {} operations, {cases} requests, 0 failures", seen.len());
+    println!("schemathesis: {operations} operations, {cases} requests to them, 0 failures");
     Ok(())
 }
