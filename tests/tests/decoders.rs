@@ -7,7 +7,8 @@
 //! proptest drives the inputs: the toolchain is stable, and cargo-fuzz
 //! needs nightly's sanitizers. `UWL_FUZZ_CASES` sets the executions per
 //! target (default 2,000 in the test suite); the long run is
-//! `UWL_FUZZ_CASES=200000 cargo test --release -p uwl-tests --test decoders -- --nocapture --test-threads 1`.
+//! `UWL_FUZZ_CASES=5000000 cargo test -p uwl-tests --test decoders -- --nocapture --test-threads 1`
+//! (figures in the README).
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
