@@ -4,8 +4,8 @@
 //! as peers and services send them, blocks and pairs from peers (then the
 //! block checks). None may panic; a refusal is an error value.
 //!
-//! proptest drives the inputs: the toolchain is stable, and cargo-fuzz
-//! needs nightly's sanitizers. `UWL_FUZZ_CASES` sets the executions per
+//! proptest drives the inputs on the stable toolchain (cargo-fuzz targets,
+//! which need nightly, are not built yet). `UWL_FUZZ_CASES` sets the executions per
 //! target (default 2,000 in the test suite); the long run is
 //! `UWL_FUZZ_CASES=5000000 cargo test -p uwl-tests --test decoders -- --nocapture --test-threads 1`
 //! (figures in the README).
