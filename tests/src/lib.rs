@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uwl_bus::proto::*;
 use uwl_bus::{Bus, BusError, RequestId};
-use uwl_ledger::{Block, Genesis, Identity, NetworkParams, NodeKey, TxPair};
+use uwl_ledger::{testkit, Block, Genesis, Identity, NetworkParams, NodeKey, TxPair};
 
 pub const NATS_IMAGE: (&str, &str) = ("uwl-nats", "dev");
 
@@ -94,15 +94,24 @@ impl TestNet {
             nodes.push(node);
         }
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
-        let genesis = Genesis::new("uwl-test", now - 1_000, validators, params)?;
+        let genesis = Genesis::new("uwl-test", now - 1_000, validators, testkit::issuers(), params)?;
         let genesis_file = dir.path().join("genesis.json");
         genesis.save(&genesis_file)?;
-        NodeKey::load_or_generate(&dir.path().join("issuer.key"), "issuer")?;
+        // The testkit's issuer keys, so pairs the testkit builds are issued by this network.
+        for (i, key) in [testkit::issuer(), testkit::successor()].iter().enumerate() {
+            key.save(&Self::issuer_file(&dir, i + 1))?;
+        }
         Ok(Self { dir, genesis, genesis_file, nodes })
     }
 
-    pub fn issuer(&self) -> anyhow::Result<NodeKey> {
-        Ok(NodeKey::load_or_generate(&self.dir.path().join("issuer.key"), "issuer")?)
+    /// The issuer key in use (the genesis lists it first).
+    pub fn issuer(&self) -> NodeKey {
+        testkit::issuer()
+    }
+
+    /// The file of the `i`-th issuer key the genesis lists (1: in use, 2: its successor).
+    pub fn issuer_file(dir: &tempfile::TempDir, i: usize) -> PathBuf {
+        dir.path().join(format!("issuer-{i}.key"))
     }
 
     /// An ingest instance of `node` on a free port; returns it and its base URL.
@@ -115,7 +124,7 @@ impl TestNet {
             "--genesis-file".to_owned(),
             self.genesis_file.display().to_string(),
             "--issuer-key-file".to_owned(),
-            self.dir.path().join("issuer.key").display().to_string(),
+            Self::issuer_file(&self.dir, 1).display().to_string(),
             "--hash-difficulty-bits".to_owned(),
             "6".to_owned(),
             "--matmul-n".to_owned(),
@@ -471,7 +480,7 @@ impl std::io::Write for LogWriter {
 
 /// Fast test network parameters: 1 s rounds.
 pub fn fast_params() -> NetworkParams {
-    NetworkParams { t_round_ms: 1_000, max_future_ms: 5_000, max_pairs_per_block: 500 }
+    NetworkParams { t_round_ms: 1_000, max_future_ms: 5_000, max_pairs_per_block: 500, tasks: testkit::bounds() }
 }
 pub mod faults;
 

@@ -9,7 +9,8 @@ use tokio_util::sync::CancellationToken;
 use uwl_bus::proto::*;
 use uwl_bus::{message, serve, Bus, BusError, ErrorCode, RemoteError, RequestId};
 use uwl_ledger::testkit::pair;
-use uwl_tasks::{solve, Contract, TaskSpec};
+use uwl_ledger::{Contract, TaskSpec};
+use uwl_tasks::solve;
 use uwl_tests::*;
 
 /// Test contracts on subjects of their own.
@@ -104,7 +105,7 @@ async fn a_nodes_verifiers_share_its_queue_group_and_judge_results() -> anyhow::
     let other = net.verifier("node-2", &nats.url)?;
     let c = Client::connect(&nats.url).await?;
     let contract = Contract { spec: TaskSpec::Matmul { n: 8 }, seed: 3, client_id: "alice".into(), reward: 1, expires_at: u64::MAX };
-    let good = solve(&contract.params());
+    let good = solve(&uwl_tasks::params(&contract));
     let mut bad = good.clone();
     bad["c"][0][0] = serde_json::json!(bad["c"][0][0].as_u64().unwrap_or(0) + 1);
     let ask_all = |results: Vec<serde_json::Value>| {

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use uwl_bus::proto::*;
 use uwl_ledger::testkit::{pair, Net, T0};
 use uwl_ledger::{check_block, Block, NodeKey, TxPair};
-use uwl_tasks::{Contract, TaskSpec};
+use uwl_ledger::{Contract, TaskSpec};
 
 fn cases() -> u32 {
     std::env::var("UWL_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000)
@@ -82,21 +82,21 @@ fn contract(spec: TaskSpec) -> Contract {
 fn api_keys() {
     let key = issuer();
     let samples = (0..4).map(|i| uwl_ingest::ApiKey { client_id: format!("c{i}"), issued_at: T0 + i }.seal(&key).into_bytes()).collect();
-    fuzz("api key", samples, |b| uwl_tasks::open::<uwl_ingest::ApiKey>(&key.public_key(), "ak1", &String::from_utf8_lossy(b)).is_ok());
+    fuzz("api key", samples, |b| uwl_ledger::open_token::<uwl_ingest::ApiKey>(&[key.public_key()], "ak1", &String::from_utf8_lossy(b)).is_ok());
 }
 
 #[test]
 fn contract_ids() {
     let key = issuer();
     let samples = [TaskSpec::Hash { difficulty_bits: 8 }, TaskSpec::Matmul { n: 4 }].map(|s| contract(s).seal(&key).into_bytes()).to_vec();
-    fuzz("contract id", samples, |b| Contract::open(&key.public_key(), &String::from_utf8_lossy(b)).is_ok());
+    fuzz("contract id", samples, |b| Contract::open(&[key.public_key()], &String::from_utf8_lossy(b)).is_ok());
 }
 
 #[test]
 fn result_data_of_each_kind_then_verification() {
     for (name, spec) in [("result data (hash)", TaskSpec::Hash { difficulty_bits: 4 }), ("result data (matmul)", TaskSpec::Matmul { n: 3 })] {
         let c = contract(spec);
-        let samples = vec![serde_json::to_vec(&uwl_tasks::solve(&c.params())).unwrap_or_default()];
+        let samples = vec![serde_json::to_vec(&uwl_tasks::solve(&uwl_tasks::params(&c))).unwrap_or_default()];
         fuzz(name, samples, |b| {
             let Ok(v) = serde_json::from_slice::<serde_json::Value>(b) else { return false };
             let Ok(r) = uwl_tasks::parse_result(&c, &v) else { return false };

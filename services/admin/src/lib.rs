@@ -1,35 +1,38 @@
-//! `uwl-admin`: the deployment's first step (SPEC section 2, "Genesis").
-//! It generates every validator's key into that node's data directory, the
-//! network's issuer key, and then the genesis file listing the validators'
-//! public keys. Keys and genesis live in the deployment's volumes, never in
-//! the repository. Idempotent: an existing genesis is kept.
+//! `uwl-admin`: the deployment's first step. It generates every validator's
+//! key, the network's issuer keys (the one in use and its successors), and
+//! then the genesis file listing the validators' and issuers' public keys
+//! and the task bounds every node holds rewards to. Keys and genesis live in
+//! the deployment's volumes, never in the repository. Idempotent: an
+//! existing genesis is kept (one written by an earlier release that lists
+//! no issuer keys is refused with what to do).
 
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 use anyhow::Context;
 use std::path::{Path, PathBuf};
-use uwl_ledger::{Genesis, NetworkParams, NodeKey};
+use uwl_ledger::{Genesis, NetworkParams, NodeKey, TaskBounds, MAX_ISSUERS};
 
 #[derive(clap::Parser, Debug, Clone)]
-#[command(name = "uwl-admin", about = "Generates validator keys, the issuer key and the genesis file")]
+#[command(name = "uwl-admin", about = "Generates validator keys, the issuer keys and the genesis file")]
 pub struct Init {
     /// Validators, e.g. node-1,node-2.
     #[arg(long, env = "VALIDATORS", value_delimiter = ',', required = true)]
     pub validators: Vec<String>,
-    /// Where each validator's key goes: `<DATA_ROOT>/<node>/node.key`.
-    #[arg(long, env = "DATA_ROOT", default_value = "/data")]
-    pub data_root: PathBuf,
+    /// Where each validator's key goes: `<KEY_ROOT>/<node>/node.key` (a
+    /// volume only that node's miner mounts).
+    #[arg(long, env = "KEY_ROOT", default_value = "/keys")]
+    pub key_root: PathBuf,
     /// Directory of genesis.json (read by every service).
     #[arg(long, env = "CONFIG_DIR", default_value = "/config")]
     pub config_dir: PathBuf,
-    /// Directory of issuer.key, the network's issuer secret (mounted by
-    /// ingest only; default: CONFIG_DIR).
-    #[arg(long, env = "ISSUER_DIR")]
-    pub issuer_dir: Option<PathBuf>,
-    /// Where each validator's key goes instead of its data directory:
-    /// `<KEY_ROOT>/<node>/node.key` (a volume only that node's miner mounts).
-    #[arg(long, env = "KEY_ROOT")]
-    pub key_root: Option<PathBuf>,
+    /// Directory of the issuer secrets `issuer-1.key` .. `issuer-N.key`
+    /// (mounted by the ingests only).
+    #[arg(long, env = "ISSUER_DIR", default_value = "/issuer")]
+    pub issuer_dir: PathBuf,
+    /// Issuer keys the genesis lists: the first is used from the start, the
+    /// others are its successors for rotation (at most 8).
+    #[arg(long, env = "ISSUER_KEYS", default_value_t = 2)]
+    pub issuer_keys: usize,
     #[arg(long, env = "CHAIN_ID", default_value = "uwl")]
     pub chain_id: String,
     #[arg(long, env = "T_ROUND_MS", default_value_t = 2_000)]
@@ -38,41 +41,42 @@ pub struct Init {
     pub max_future_ms: u64,
     #[arg(long, env = "MAX_PAIRS_PER_BLOCK", default_value_t = 1_000)]
     pub max_pairs_per_block: u32,
+    /// The largest reward of one task, of either kind.
+    #[arg(long, env = "MAX_REWARD", default_value_t = 1_000)]
+    pub max_reward: u64,
 }
 
 /// Writes what is missing; returns the genesis in force.
 pub fn init(cfg: &Init) -> anyhow::Result<Genesis> {
+    anyhow::ensure!((1..=MAX_ISSUERS).contains(&cfg.issuer_keys), "ISSUER_KEYS must be in 1..={MAX_ISSUERS}");
     let genesis_file = cfg.config_dir.join("genesis.json");
-    std::fs::create_dir_all(&cfg.config_dir).with_context(|| format!("creating {}", cfg.config_dir.display()))?;
-    let issuer_dir = cfg.issuer_dir.as_ref().unwrap_or(&cfg.config_dir);
-    std::fs::create_dir_all(issuer_dir).with_context(|| format!("creating {}", issuer_dir.display()))?;
-    let issuer_key = issuer_dir.join("issuer.key");
-    move_secret(&cfg.config_dir.join("issuer.key"), &issuer_key)?;
-    NodeKey::load_or_generate(&issuer_key, "issuer")?;
-    // Keys of an earlier deployment move to their own volumes (the same
-    // keys: the genesis lists them), out of the volumes others mount.
-    for node in &cfg.validators {
-        if let Some(root) = &cfg.key_root {
-            std::fs::create_dir_all(root.join(node)).with_context(|| format!("creating {}", root.join(node).display()))?;
-            move_secret(&key_path(&cfg.data_root.join(node)), &key_path(&root.join(node)))?;
-        }
-    }
     if genesis_file.exists() {
         return Ok(Genesis::load(&genesis_file)?);
     }
+    for dir in [&cfg.config_dir, &cfg.issuer_dir] {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut issuers = Vec::new();
+    for i in 1..=cfg.issuer_keys {
+        issuers.push(NodeKey::load_or_generate(&issuer_key_path(&cfg.issuer_dir, i), &format!("issuer-{i}"))?.public_key());
+    }
     let mut validators = Vec::new();
     for node in &cfg.validators {
-        let dir = cfg.key_root.as_ref().unwrap_or(&cfg.data_root).join(node);
+        let dir = cfg.key_root.join(node);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         validators.push(NodeKey::load_or_generate(&key_path(&dir), node)?.validator());
     }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
+    let mut tasks = TaskBounds::default();
+    tasks.matmul.max_reward = cfg.max_reward;
+    tasks.hash.max_reward = cfg.max_reward;
     let params = NetworkParams {
         t_round_ms: cfg.t_round_ms,
         max_future_ms: cfg.max_future_ms,
         max_pairs_per_block: cfg.max_pairs_per_block,
+        tasks,
     };
-    let genesis = Genesis::new(&cfg.chain_id, now, validators, params)?;
+    let genesis = Genesis::new(&cfg.chain_id, now, validators, issuers, params)?;
     // Written last and atomically: its presence means the deployment is initialised.
     let tmp = cfg.config_dir.join("genesis.json.tmp");
     genesis.save(&tmp)?;
@@ -80,54 +84,64 @@ pub fn init(cfg: &Init) -> anyhow::Result<Genesis> {
     Ok(genesis)
 }
 
-/// Moves a secret file from `from` to `to` (mode 0600 kept) when `to` does
-/// not exist yet and `from` does; nothing otherwise.
-fn move_secret(from: &Path, to: &Path) -> anyhow::Result<()> {
-    if from == to || to.exists() || !from.exists() {
-        return Ok(());
-    }
-    std::fs::copy(from, to).with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
-    std::fs::remove_file(from).with_context(|| format!("removing {}", from.display()))?;
-    Ok(())
-}
-
 pub fn key_path(node_dir: &Path) -> PathBuf {
     node_dir.join("node.key")
+}
+
+/// The `i`-th issuer key (1-based, the order of the genesis's list).
+pub fn issuer_key_path(issuer_dir: &Path, i: usize) -> PathBuf {
+    issuer_dir.join(format!("issuer-{i}.key"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn cfg(root: &Path, split: bool) -> Init {
+    fn cfg(root: &Path) -> Init {
         Init {
             validators: vec!["node-1".into(), "node-2".into()],
-            data_root: root.join("data"),
+            key_root: root.join("keys"),
             config_dir: root.join("config"),
-            issuer_dir: split.then(|| root.join("issuer")),
-            key_root: split.then(|| root.join("keys")),
+            issuer_dir: root.join("issuer"),
+            issuer_keys: 2,
             chain_id: "t".into(),
             t_round_ms: 2_000,
             max_future_ms: 5_000,
             max_pairs_per_block: 100,
+            max_reward: 50,
         }
     }
 
-    /// A deployment made before secrets had their own volumes keeps its
-    /// keys (the genesis lists them): they move out of the shared volumes.
+    /// The genesis lists the keys of the files written beside it, and a
+    /// second run keeps all of them.
     #[test]
-    fn keys_of_an_earlier_layout_move_to_their_own_volumes() -> anyhow::Result<()> {
+    fn genesis_lists_the_generated_keys_and_a_second_run_keeps_them() -> anyhow::Result<()> {
         let root = tempfile::tempdir()?;
-        let before = init(&cfg(root.path(), false))?;
-        let issuer = NodeKey::load_or_generate(&root.path().join("config/issuer.key"), "issuer")?.public_key();
-        let after = init(&cfg(root.path(), true))?;
-        assert_eq!(before, after, "the same genesis");
-        assert!(!root.path().join("config/issuer.key").exists() && !root.path().join("data/node-1/node.key").exists());
-        assert_eq!(NodeKey::load_or_generate(&root.path().join("issuer/issuer.key"), "issuer")?.public_key(), issuer);
-        for v in &after.validators {
-            let key = NodeKey::load_or_generate(&key_path(&root.path().join("keys").join(&v.node_id)), &v.node_id)?;
-            assert_eq!(key.public_key(), v.public_key, "{}'s key kept", v.node_id);
+        let first = init(&cfg(root.path()))?;
+        assert_eq!(init(&cfg(root.path()))?, first, "the same genesis");
+        for (i, issuer) in first.issuers.iter().enumerate() {
+            let key = NodeKey::load_or_generate(&issuer_key_path(&root.path().join("issuer"), i + 1), "issuer")?;
+            assert_eq!(&key.public_key(), issuer, "issuer key {} listed", i + 1);
         }
+        assert_eq!(first.issuers.len(), 2);
+        assert_eq!(first.params.tasks.hash.max_reward, 50);
+        for v in &first.validators {
+            let key = NodeKey::load_or_generate(&key_path(&root.path().join("keys").join(&v.node_id)), &v.node_id)?;
+            assert_eq!(key.public_key(), v.public_key, "{}'s key listed", v.node_id);
+        }
+        Ok(())
+    }
+
+    /// A genesis of an earlier release (no issuer keys) is refused with what to do.
+    #[test]
+    fn a_genesis_of_an_earlier_release_is_refused_with_what_to_do() -> anyhow::Result<()> {
+        let root = tempfile::tempdir()?;
+        let g = init(&cfg(root.path()))?;
+        let mut old = serde_json::to_value(&g)?;
+        old.as_object_mut().map(|o| o.remove("issuers"));
+        std::fs::write(root.path().join("config/genesis.json"), serde_json::to_vec(&old)?)?;
+        let err = init(&cfg(root.path())).expect_err("an outdated genesis is refused").to_string();
+        assert!(err.contains("earlier release") && err.contains("down -v"), "{err}");
         Ok(())
     }
 }

@@ -1,5 +1,5 @@
-//! Self-verifying API keys: `ak1.<payload>.<signature>` signed by the
-//! network's issuer key. Checking one costs a signature verification and no
+//! Self-verifying API keys: `ak1.<payload>.<signature>` signed by an
+//! issuer key the genesis lists (the one in use or a retired one). Checking one costs a signature verification and no
 //! network round trip, so authentication works on a node cut off from the
 //! others. A key expires `KEY_TTL_MS` after it was issued (its `issued_at`,
 //! inside the signed payload) and can be renewed before then. Keys seen
@@ -31,7 +31,7 @@ pub struct ApiKey {
 
 impl ApiKey {
     pub fn seal(&self, issuer: &NodeKey) -> String {
-        uwl_tasks::seal(issuer, API_KEY_PREFIX, self)
+        uwl_ledger::seal_token(issuer, API_KEY_PREFIX, self)
     }
 }
 
@@ -40,9 +40,9 @@ pub fn new_client_id() -> String {
     format!("c{}", hex::encode(rand::random::<[u8; 16]>()))
 }
 
-/// Checks API keys against the issuer key, then the client's request rate.
+/// Checks API keys against the issuer keys, then the client's request rate.
 pub(crate) struct Authenticator {
-    issuer: PublicKey,
+    issuers: Vec<PublicKey>,
     /// Token -> (client id, expiry), for tokens whose signature verified.
     verified: Mutex<HashMap<String, (String, u64)>>,
     /// How long a key is valid after it was issued (ms).
@@ -53,16 +53,16 @@ pub(crate) struct Authenticator {
 
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Authenticator").field("issuer", &self.issuer).finish_non_exhaustive()
+        f.debug_struct("Authenticator").field("issuers", &self.issuers).finish_non_exhaustive()
     }
 }
 
 impl Authenticator {
     /// Keys valid `ttl_ms` after issue; `per_second` requests a second for
     /// each client, `burst` at once.
-    pub(crate) fn new(issuer: PublicKey, ttl_ms: u64, per_second: NonZeroU32, burst: NonZeroU32) -> Self {
+    pub(crate) fn new(issuers: Vec<PublicKey>, ttl_ms: u64, per_second: NonZeroU32, burst: NonZeroU32) -> Self {
         let limiter = RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst));
-        Self { issuer, verified: Mutex::new(HashMap::new()), ttl_ms, limiter }
+        Self { issuers, verified: Mutex::new(HashMap::new()), ttl_ms, limiter }
     }
 
     /// When a key issued at `issued_at` expires.
@@ -98,8 +98,8 @@ impl Authenticator {
         if let Some(known) = self.verified.lock().unwrap_or_else(PoisonError::into_inner).get(token) {
             return Ok(known.clone());
         }
-        let key: ApiKey =
-            uwl_tasks::open(&self.issuer, API_KEY_PREFIX, token).map_err(|_| ApiError::Unauthorized("invalid API key".into()))?;
+        let (key, _signer): (ApiKey, _) = uwl_ledger::open_token(&self.issuers, API_KEY_PREFIX, token)
+            .map_err(|_| ApiError::Unauthorized("invalid API key".into()))?;
         let known = (key.client_id, self.expires_at(key.issued_at));
         let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
         if verified.len() >= VERIFIED_MAX {

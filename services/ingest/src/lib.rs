@@ -2,7 +2,7 @@
 //! instances per node behind nginx.
 //!
 //! Authentication uses self-verifying API keys and tasks are self-describing
-//! signed contracts, both under the network's issuer key, so no request
+//! signed contracts, both under an issuer key the genesis lists, so no request
 //! needs a look-up to authenticate or to check a task. A submission is
 //! checked in the documented order (401, 400/413, 403, 400, 200/409, 410,
 //! 422), then placed per the block strategy: to this node's miner when it is

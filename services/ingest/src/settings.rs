@@ -5,6 +5,7 @@ use clap::Parser;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+use uwl_ledger::TaskBounds;
 use uwl_runtime::{millis, CommonSettings};
 
 #[derive(Parser, Debug, Clone)]
@@ -17,8 +18,10 @@ pub struct Settings {
     pub http_addr: SocketAddr,
     #[arg(long, env = "GENESIS_FILE", default_value = "/config/genesis.json")]
     pub genesis_file: PathBuf,
-    /// The network's issuer key (secret, generated at deployment, shared by every ingest).
-    #[arg(long, env = "ISSUER_KEY_FILE", default_value = "/config/issuer.key")]
+    /// The issuer key this instance signs API keys and tasks with (secret,
+    /// generated at deployment; the genesis must list its public half).
+    /// Rotation: point every ingest at a listed successor's file.
+    #[arg(long, env = "ISSUER_KEY_FILE", default_value = "/issuer/issuer-1.key")]
     pub issuer_key_file: PathBuf,
     /// Block strategy: hybrid (option C), leader (option A) or any (option B).
     #[arg(long, env = "STRATEGY", value_enum, default_value = "hybrid")]
@@ -82,13 +85,26 @@ impl Settings {
     pub(crate) fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.forward_timeout >= Duration::from_millis(10), "FORWARD_TIMEOUT_MS must be at least 10");
         anyhow::ensure!(self.forward_retries <= 5, "FORWARD_RETRIES must be at most 5");
-        anyhow::ensure!((1..=256).contains(&self.matmul_n), "MATMUL_N must be in 1..=256");
-        anyhow::ensure!(self.hash_difficulty_bits <= 64, "HASH_DIFFICULTY_BITS must be at most 64");
-        anyhow::ensure!(self.reward_matmul > 0 && self.reward_hash > 0, "rewards must be positive");
         anyhow::ensure!(self.max_body_bytes >= 1024, "MAX_BODY_BYTES must be at least 1024");
         anyhow::ensure!(self.max_concurrent >= 1, "MAX_CONCURRENT must be at least 1");
         anyhow::ensure!(self.key_ttl >= Duration::from_secs(1), "KEY_TTL_MS must be at least 1000");
         anyhow::ensure!(self.client_rate_per_s >= 1 && self.client_burst >= 1, "CLIENT_RATE_PER_S and CLIENT_BURST must be at least 1");
+        Ok(())
+    }
+
+    /// The tasks this instance hands out are within the genesis's bounds
+    /// (every node would refuse the rewards of others).
+    pub(crate) fn check_tasks(&self, bounds: &TaskBounds) -> anyhow::Result<()> {
+        let (m, h) = (&bounds.matmul, &bounds.hash);
+        anyhow::ensure!((m.min..=m.max).contains(&self.matmul_n), "MATMUL_N must be in {}..={} (the genesis's bounds)", m.min, m.max);
+        anyhow::ensure!(
+            (h.min..=h.max).contains(&self.hash_difficulty_bits),
+            "HASH_DIFFICULTY_BITS must be in {}..={} (the genesis's bounds)",
+            h.min,
+            h.max
+        );
+        anyhow::ensure!((1..=m.max_reward).contains(&self.reward_matmul), "REWARD_MATMUL must be in 1..={} (the genesis's bounds)", m.max_reward);
+        anyhow::ensure!((1..=h.max_reward).contains(&self.reward_hash), "REWARD_HASH must be in 1..={} (the genesis's bounds)", h.max_reward);
         Ok(())
     }
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 use uwl_bus::proto::*;
 use uwl_bus::{Bus, BusError, DownMarks, Message, RemoteError, Request, RequestId};
-use uwl_ledger::{Genesis, Identity, Landed, NodeKey, PublicKey, TipInfo, TxPair};
+use uwl_ledger::{Genesis, Identity, Landed, NodeKey, TipInfo, TxPair};
 
 /// Most items in one coalesced request.
 const BATCH_MAX: usize = 512;
@@ -24,8 +24,8 @@ const BATCH_MAX: usize = 512;
 pub(crate) struct Ingest {
     pub(crate) settings: Settings,
     pub(crate) genesis: Genesis,
+    /// The issuer key in use (the genesis lists it).
     pub(crate) issuer: NodeKey,
-    pub(crate) issuer_public: PublicKey,
     pub(crate) auth: Authenticator,
     pub(crate) bus: Bus,
     /// Validators and followers whose tips count, sorted.
@@ -73,9 +73,14 @@ impl Ingest {
         let submits = all.iter().map(|n| ((*n).clone(), batch_requests(&bus, n, forward, |items| SubmitBatch { items }))).collect();
         let pending = batch_requests(&bus, &id, read, |ids| IdentitiesQuery { ids });
         let verify = batch_requests(&bus, &id, settings.verify_timeout, |items| VerifyBatch { items });
-        let issuer_public = issuer.public_key();
+        anyhow::ensure!(
+            genesis.issuers.contains(&issuer.public_key()),
+            "ISSUER_KEY_FILE holds a key the genesis does not list among its issuers ({:?}): issue only with a listed key",
+            issuer.public_key()
+        );
+        settings.check_tasks(&genesis.params.tasks)?;
         let auth = Authenticator::new(
-            issuer_public,
+            genesis.issuers.clone(),
             settings.key_ttl.as_millis() as u64,
             NonZeroU32::new(settings.client_rate_per_s).context("CLIENT_RATE_PER_S")?,
             NonZeroU32::new(settings.client_burst).context("CLIENT_BURST")?,
@@ -85,7 +90,6 @@ impl Ingest {
             settings,
             genesis,
             issuer,
-            issuer_public,
             auth,
             bus,
             nodes,

@@ -121,7 +121,7 @@ impl Miner {
 
     async fn submit(self: Arc<Self>, req: SubmitRequest, rid: RequestId) -> Result<SubmitReply, RemoteError> {
         let pair = req.pair;
-        pair.check().map_err(RemoteError::bad_request)?;
+        pair.check_issued(&self.genesis).map_err(RemoteError::bad_request)?;
         let id = pair.identity();
         let receipt_id = pair.receipt_id();
         let origin_label = origin_label(req.origin);

@@ -87,8 +87,8 @@ impl Miner {
         let now = self.now();
         let ReplicateRequest { pairs, orphaned, superseded, .. } = req;
         let carried = pairs.iter().chain(orphaned.iter().map(|o| &o.pair)).chain(superseded.iter().map(|s| &s.pair));
-        if let Some(bad) = carried.into_iter().find(|p| p.check().is_err()) {
-            return Err(RemoteError::bad_request(format!("malformed pair {:?}", bad.identity())));
+        for pair in carried {
+            pair.check_issued(&self.genesis).map_err(|e| RemoteError::bad_request(format!("pair {:?}: {e}", pair.identity())))?;
         }
         let inserts = self
             .with_mempool(move |m| {

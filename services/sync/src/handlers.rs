@@ -72,7 +72,7 @@ impl Node {
                     }
                     Err(e) => {
                         let pairs = match &e.error {
-                            BlockError::MalformedPair { position, .. } => {
+                            BlockError::InvalidPair { position, .. } => {
                                 block.transactions.get(*position).map(TxPair::identity).into_iter().collect()
                             }
                             BlockError::DuplicateIdentity(id) => vec![id.clone()],

@@ -78,9 +78,9 @@ fn verify_batch(batch: &VerifyBatch, seconds: &HistogramVec) -> Vec<VerifyReply>
         .map(|req| {
             let t = std::time::Instant::now();
             let reply = verify(req);
-            let kind = format!("{:?}", req.contract.kind()).to_lowercase();
+            let kind = uwl_tasks::Kind::from(&req.contract.spec).as_str();
             let verdict = if reply.valid { "valid" } else { "invalid" };
-            seconds.with_label_values(&[&kind, verdict]).observe(t.elapsed().as_secs_f64());
+            seconds.with_label_values(&[kind, verdict]).observe(t.elapsed().as_secs_f64());
             reply
         })
         .collect()

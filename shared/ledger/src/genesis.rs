@@ -1,5 +1,6 @@
 //! The genesis file (validator set and network parameters) and node keys.
 
+use crate::contract::TaskBounds;
 use crate::hash::{canonical_json, Hash32, Signature64};
 use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{de::Error as _, Deserialize, Deserializer, Serialize, Serializer};
@@ -56,13 +57,18 @@ pub struct NetworkParams {
     pub max_future_ms: u64,
     /// At most this many pairs in one block.
     pub max_pairs_per_block: u32,
+    /// What any contract may ask and pay, per task kind.
+    pub tasks: TaskBounds,
 }
 
 impl Default for NetworkParams {
     fn default() -> Self {
-        Self { t_round_ms: 2_000, max_future_ms: 5_000, max_pairs_per_block: 1_000 }
+        Self { t_round_ms: 2_000, max_future_ms: 5_000, max_pairs_per_block: 1_000, tasks: TaskBounds::default() }
     }
 }
+
+/// At most this many issuer keys in a genesis (opening a token tries each).
+pub const MAX_ISSUERS: usize = 8;
 
 /// The genesis file: every node loads the same one. Block 0 is derived from
 /// it (see [`crate::Block::genesis`]).
@@ -74,6 +80,10 @@ pub struct Genesis {
     pub timestamp: u64,
     /// Sorted by `node_id`, unique.
     pub validators: Vec<Validator>,
+    /// Keys that issue contracts and API keys: the one in use and its
+    /// successors (rotation issues with a listed successor; a retired key
+    /// stays listed, so what it issued stays valid).
+    pub issuers: Vec<PublicKey>,
     pub params: NetworkParams,
 }
 
@@ -83,12 +93,18 @@ pub enum GenesisError {
     Io { path: String, source: std::io::Error },
     #[error("genesis file {path} is not valid JSON (or does not encode): {source}")]
     Parse { path: String, source: serde_json::Error },
+    #[error("genesis file {path} was written by an earlier release (it lists no issuer keys, so blocks cannot be checked against the contracts they pay): start a new deployment (`deploy/cluster down -v`, then `up`)")]
+    Outdated { path: String },
     #[error("genesis has no validators")]
     NoValidators,
     #[error("validators must be sorted by node_id and unique (at {0:?})")]
     NotSorted(String),
     #[error("max_pairs_per_block must be at least 1")]
     ZeroBlockCap,
+    #[error("issuers: between 1 and {MAX_ISSUERS} distinct keys")]
+    Issuers,
+    #[error("task bounds: {0}")]
+    TaskBounds(String),
     #[error("key file {path}: {reason}")]
     Key { path: String, reason: String },
 }
@@ -99,10 +115,11 @@ impl Genesis {
         chain_id: &str,
         timestamp: u64,
         mut validators: Vec<Validator>,
+        issuers: Vec<PublicKey>,
         params: NetworkParams,
     ) -> Result<Self, GenesisError> {
         validators.sort_by(|a, b| a.node_id.cmp(&b.node_id));
-        let g = Self { chain_id: chain_id.to_owned(), timestamp, validators, params };
+        let g = Self { chain_id: chain_id.to_owned(), timestamp, validators, issuers, params };
         g.check()?;
         Ok(g)
     }
@@ -117,13 +134,24 @@ impl Genesis {
         if self.params.max_pairs_per_block == 0 {
             return Err(GenesisError::ZeroBlockCap);
         }
-        Ok(())
+        let distinct: std::collections::HashSet<_> = self.issuers.iter().map(|k| k.0.to_bytes()).collect();
+        if self.issuers.is_empty() || self.issuers.len() > MAX_ISSUERS || distinct.len() != self.issuers.len() {
+            return Err(GenesisError::Issuers);
+        }
+        self.params.tasks.check().map_err(GenesisError::TaskBounds)
     }
 
     pub fn load(path: &Path) -> Result<Self, GenesisError> {
         let p = path.display().to_string();
         let text = std::fs::read(path).map_err(|source| GenesisError::Io { path: p.clone(), source })?;
-        let g: Self = serde_json::from_slice(&text).map_err(|source| GenesisError::Parse { path: p, source })?;
+        let g: Self = serde_json::from_slice(&text).map_err(|source| {
+            let value: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
+            if value.is_object() && value.get("issuers").is_none() {
+                GenesisError::Outdated { path: p.clone() }
+            } else {
+                GenesisError::Parse { path: p.clone(), source }
+            }
+        })?;
         g.check()?;
         Ok(g)
     }
@@ -194,6 +222,12 @@ impl NodeKey {
         }
     }
 
+    /// Writes the secret to `path` (mode 0600; the file must not exist yet).
+    pub fn save(&self, path: &Path) -> Result<(), GenesisError> {
+        write_secret(path, &hex::encode(self.signing.to_bytes()))
+            .map_err(|e| GenesisError::Key { path: path.display().to_string(), reason: e.to_string() })
+    }
+
     pub fn public_key(&self) -> PublicKey {
         PublicKey(self.signing.verifying_key())
     }
@@ -228,7 +262,8 @@ mod tests {
 
     #[test]
     fn genesis_sorts_validators_and_round_trips_through_a_file() {
-        let g = Genesis::new("t", 1, vec![key("node-2", 2).validator(), key("node-1", 1).validator()], NetworkParams::default())
+        let issuers = vec![key("issuer", 9).public_key()];
+        let g = Genesis::new("t", 1, vec![key("node-2", 2).validator(), key("node-1", 1).validator()], issuers, NetworkParams::default())
             .unwrap();
         assert_eq!(g.validators[0].node_id, "node-1");
         let dir = tempfile::tempdir().unwrap();
@@ -243,9 +278,17 @@ mod tests {
 
     #[test]
     fn genesis_rejects_duplicates_and_empty_sets() {
-        let dup = Genesis::new("t", 1, vec![key("a", 1).validator(), key("a", 2).validator()], NetworkParams::default());
+        let issuers = || vec![key("issuer", 9).public_key()];
+        let dup = Genesis::new("t", 1, vec![key("a", 1).validator(), key("a", 2).validator()], issuers(), NetworkParams::default());
         assert!(matches!(dup, Err(GenesisError::NotSorted(_))));
-        assert!(matches!(Genesis::new("t", 1, vec![], NetworkParams::default()), Err(GenesisError::NoValidators)));
+        assert!(matches!(Genesis::new("t", 1, vec![], issuers(), NetworkParams::default()), Err(GenesisError::NoValidators)));
+        let one = || vec![key("a", 1).validator()];
+        assert!(matches!(Genesis::new("t", 1, one(), vec![], NetworkParams::default()), Err(GenesisError::Issuers)));
+        let twice = vec![key("i", 9).public_key(), key("i", 9).public_key()];
+        assert!(matches!(Genesis::new("t", 1, one(), twice, NetworkParams::default()), Err(GenesisError::Issuers)));
+        let mut params = NetworkParams::default();
+        params.tasks.hash.min = params.tasks.hash.max + 1;
+        assert!(matches!(Genesis::new("t", 1, one(), issuers(), params), Err(GenesisError::TaskBounds(_))));
     }
 
     #[test]

@@ -69,6 +69,14 @@ pub enum PairError {
     EmptyId,
     #[error("reward amount is above {MAX_AMOUNT}")]
     AmountTooLarge,
+    #[error("contract_id does not open under an issuer key of the genesis")]
+    NotIssued,
+    #[error("the contract was issued to another client")]
+    NotTheContractsClient,
+    #[error("amount {pair} is not the contract's reward {contract}")]
+    NotTheContractsReward { contract: u64, pair: u64 },
+    #[error("the contract's task or reward is outside the genesis's task bounds")]
+    OutOfBounds,
 }
 
 /// sha256 of the canonical encoding of a submission's `result_data`.
@@ -119,7 +127,8 @@ impl TxPair {
         self.reward_tx.amount
     }
 
-    /// Both halves name the same identity and the receipt id is the derived one.
+    /// Both halves name the same identity and the receipt id is the derived
+    /// one (the checks that need no genesis; see [`TxPair::check_issued`]).
     pub fn check(&self) -> Result<(), PairError> {
         let (r, w) = (&self.reward_tx, &self.work_receipt_tx);
         if r.client_id.is_empty() || r.contract_id.is_empty() {

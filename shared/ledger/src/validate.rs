@@ -123,7 +123,7 @@ pub enum BlockError {
     #[error("block has no pairs")]
     Empty,
     #[error("pair {position}: {error}")]
-    MalformedPair { position: usize, error: PairError },
+    InvalidPair { position: usize, error: PairError },
     #[error("identity ({}, {}) is already in the chain", .0.client_id, .0.contract_id)]
     DuplicateIdentity(Identity),
 }
@@ -174,7 +174,7 @@ pub fn check_block(block: &Block, parent: &TipInfo, genesis: &Genesis, now_ms: u
     }
     let mut seen = HashSet::with_capacity(block.transactions.len());
     for (position, pair) in block.transactions.iter().enumerate() {
-        pair.check().map_err(|error| BlockError::MalformedPair { position, error })?;
+        pair.check_issued(genesis).map_err(|error| BlockError::InvalidPair { position, error })?;
         if !seen.insert(pair.identity()) {
             return Err(BlockError::DuplicateIdentity(pair.identity()));
         }

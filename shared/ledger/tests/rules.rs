@@ -99,7 +99,7 @@ fn signatures_must_come_from_a_genesis_validator() {
 
 #[test]
 fn pairs_must_be_well_formed_unique_and_capped() {
-    let net = Net::with_params(2, uwl_ledger::NetworkParams { t_round_ms: 1000, max_future_ms: 2000, max_pairs_per_block: 2 });
+    let net = Net::with_params(2, uwl_ledger::NetworkParams { t_round_ms: 1000, max_future_ms: 2000, max_pairs_per_block: 2, tasks: uwl_ledger::testkit::bounds() });
     let g0 = net.block0();
     let now = T0 + 10;
     let mut bad = pair("a", "c1", 0);
@@ -107,7 +107,7 @@ fn pairs_must_be_well_formed_unique_and_capped() {
     let b = child(&net, &g0, 0, 1, vec![pair("a", "c0", 0), bad]);
     assert_eq!(
         check_block(&b, &g0.tip_info(), &net.genesis, now),
-        Err(BlockError::MalformedPair { position: 1, error: PairError::MismatchedIds })
+        Err(BlockError::InvalidPair { position: 1, error: PairError::MismatchedIds })
     );
     let b = child(&net, &g0, 0, 1, vec![pair("a", "c1", 0), pair("a", "c1", 1)]);
     assert!(matches!(check_block(&b, &g0.tip_info(), &net.genesis, now), Err(BlockError::DuplicateIdentity(_))));
@@ -215,7 +215,7 @@ fn adoption_handles_known_worse_unlinked_and_deferred_candidates() {
         Err(AdoptError::Invalid(_))
     ));
     // a different network's block 0
-    let other = Net::with_params(2, uwl_ledger::NetworkParams { t_round_ms: 7, max_future_ms: 2000, max_pairs_per_block: 50 });
+    let other = Net::with_params(2, uwl_ledger::NetworkParams { t_round_ms: 7, max_future_ms: 2000, max_pairs_per_block: 50, tasks: uwl_ledger::testkit::bounds() });
     assert_eq!(plan_adoption(&local, &[other.block0()], &net.genesis, now), Err(AdoptError::GenesisMismatch));
 }
 
@@ -283,7 +283,7 @@ fn leader_follows_the_spec_formula() {
     // no overflow at the top of the range
     assert_eq!(leader_index(&TipInfo { hash: Hash32([0xff; 32]), ..t }, u64::MAX, 3), ((u64::MAX as u128 * 2) % 3) as usize);
     // rounds off: the leader depends on the tip only
-    let off = Net::with_params(3, uwl_ledger::NetworkParams { t_round_ms: 0, max_future_ms: 1, max_pairs_per_block: 1 });
+    let off = Net::with_params(3, uwl_ledger::NetworkParams { t_round_ms: 0, max_future_ms: 1, max_pairs_per_block: 1, tasks: uwl_ledger::testkit::bounds() });
     let l0 = current_leader(&off.genesis, &t, T0).node_id.clone();
     assert_eq!(current_leader(&off.genesis, &t, T0 + 1_000_000).node_id, l0);
 }
@@ -317,4 +317,63 @@ fn reconciliation_requeues_removes_and_supersedes() {
     after.extend(r.requeue.clone());
     let again = reconcile(&winning, &[o1], &after);
     assert!(again.requeue.is_empty() && again.remove.is_empty());
+}
+
+/// A block may pay only what the network issued: a validator's signature
+/// does not make a made-up contract, another client's contract or another
+/// amount valid.
+#[test]
+fn a_validators_block_paying_a_forged_pair_is_invalid() {
+    let net = Net::new(2);
+    let g0 = net.block0();
+    let h = uwl_ledger::result_hash(&serde_json::json!({"nonce": 1}));
+    let theirs = uwl_ledger::testkit::contract_id("bob", "t", 10);
+    for (forged, why) in [
+        (uwl_ledger::TxPair::new("mallory", "c-1", 1_000, h), PairError::NotIssued),
+        (uwl_ledger::TxPair::new("mallory", &theirs, 10, h), PairError::NotTheContractsClient),
+        (uwl_ledger::TxPair::new("bob", &theirs, 1_000, h), PairError::NotTheContractsReward { contract: 10, pair: 1_000 }),
+    ] {
+        let b = child(&net, &g0, 0, 1, vec![pair("a", "c0", 0), forged]);
+        assert_eq!(check_block(&b, &g0.tip_info(), &net.genesis, T0 + 10), Err(BlockError::InvalidPair { position: 1, error: why }));
+    }
+}
+
+mod forged {
+    use super::*;
+    use proptest::prelude::*;
+    use uwl_ledger::{testkit::issued, TxPair, MAX_AMOUNT};
+
+    proptest! {
+        /// A pair that differs from an issued one in its client, its amount
+        /// or any bit of its contract id (each well formed, receipt id
+        /// recomputed) is refused alone and inside a validator's block;
+        /// only the issued pair itself passes.
+        #[test]
+        fn forged_pairs_are_refused(
+            client in "[a-z]{1,6}",
+            amount in 1u64..=MAX_AMOUNT,
+            at in 0usize..1_000,
+            bit in 0u8..8,
+            how in 0u8..3,
+        ) {
+            let net = Net::new(2);
+            let g0 = net.block0();
+            let good = issued("alice", "t", 10, 1);
+            let (id, h) = (good.reward_tx.contract_id.clone(), good.work_receipt_tx.result_hash);
+            let forged = match how {
+                0 => TxPair::new(&client, &id, 10, h),
+                1 => TxPair::new("alice", &id, amount, h),
+                _ => {
+                    let mut bytes = id.clone().into_bytes();
+                    let i = at % bytes.len();
+                    bytes[i] ^= 1 << bit;
+                    TxPair::new("alice", &String::from_utf8_lossy(&bytes), 10, h)
+                }
+            };
+            let honest = forged == good;
+            prop_assert_eq!(forged.check_issued(&net.genesis).is_ok(), honest);
+            let b = child(&net, &g0, 0, 1, vec![forged]);
+            prop_assert_eq!(check_block(&b, &g0.tip_info(), &net.genesis, T0 + 10).is_ok(), honest);
+        }
+    }
 }

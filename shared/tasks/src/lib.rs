@@ -1,8 +1,9 @@
 //! `uwl-tasks`: the useful work the network pays for.
 //!
 //! A task is issued as a self-describing, signed `contract_id` (kind, seed,
-//! parameters, client, reward, expiry; see [`Contract`]) that any node can
-//! check with no shared state, given the network's issuer public key. Two
+//! parameters, client, reward, expiry; the record is the ledger's
+//! [`Contract`], which every node opens with the genesis's issuer keys).
+//! This crate turns a contract into a worker's task and checks results. Two
 //! kinds exist:
 //!
 //! - `matmul`: multiply two `n x n` matrices of entries below 2^16 generated
@@ -13,15 +14,14 @@
 
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
-mod contract;
 mod matmul;
 mod pow;
-mod token;
+mod task;
 
-pub use contract::{Contract, ContractError, Kind, Task, TaskParams, TaskSpec};
+pub use task::{params, task, Kind, Task, TaskParams, UnknownKind};
 pub use matmul::{matrices, multiply, verify_matmul, Matrix, SplitMix64, FREIVALDS_ROUNDS};
 pub use pow::{hash_prefix, leading_zero_bits, solve_hash, verify_hash};
-pub use token::{open, seal, TokenError};
+use uwl_ledger::{Contract, TaskSpec};
 
 use serde_json::Value;
 

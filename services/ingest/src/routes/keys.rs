@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use axum::Json;
 use std::collections::HashMap;
 use uwl_api::{ErrorBody, KeyIssued, Kind, Task};
-use uwl_tasks::{Contract, TaskSpec};
+use uwl_ledger::{Contract, TaskSpec};
 
 #[utoipa::path(post, path = "/register", tag = "keys",
     description = "A new client id and its API key (no key needed; limited per address).",
@@ -43,7 +43,7 @@ pub(crate) async fn get_task(State(state): State<Shared>, headers: HeaderMap, Qu
         .get("kind")
         .ok_or_else(|| ApiError::BadRequest("kind is required: matmul or hash".into()))?
         .parse()
-        .map_err(|e: uwl_tasks::ContractError| ApiError::BadRequest(e.to_string()))?;
+        .map_err(|e: uwl_tasks::UnknownKind| ApiError::BadRequest(e.to_string()))?;
     let s = &state.settings;
     let (spec, reward) = match kind {
         Kind::Matmul => (TaskSpec::Matmul { n: s.matmul_n }, s.reward_matmul),
@@ -51,5 +51,5 @@ pub(crate) async fn get_task(State(state): State<Shared>, headers: HeaderMap, Qu
     };
     let expires_at = now_ms() + s.task_ttl.as_millis() as u64;
     let contract = Contract { spec, seed: rand::random(), client_id, reward, expires_at };
-    Ok(Json(contract.task(contract.seal(&state.issuer))))
+    Ok(Json(uwl_tasks::task(&contract, contract.seal(&state.issuer))))
 }

@@ -12,7 +12,7 @@ use uwl_api::{ErrorBody, SubmitAnswer, SubmitStatus, SubmitWork};
 use uwl_bus::proto::{BlockRef, SubmitStatus as MinerStatus, VerifyRequest};
 use uwl_bus::{BusError, ErrorCode};
 use uwl_ledger::{result_hash, ReceiptId, TxPair};
-use uwl_tasks::Contract;
+use uwl_ledger::Contract;
 
 const IN_BLOCK_MESSAGE: &str = "Reward is in a block (not final: a chain replacement can move it; it then lands again)";
 const PENDING_MESSAGE: &str = "Reward will be applied when included in a block";
@@ -76,7 +76,7 @@ pub(crate) async fn submit_work(
     if body.client_id != client {
         return Err(ApiError::Forbidden("client_id is not the API key's client".into()));
     }
-    let contract = Contract::open(&state.issuer_public, &body.contract_id)
+    let contract = Contract::open(&state.genesis.issuers, &body.contract_id)
         .map_err(|_| ApiError::Forbidden("contract_id is not a task issued by this network".into()))?;
     if contract.client_id != client {
         return Err(ApiError::Forbidden("this task was issued to another client".into()));

@@ -31,7 +31,7 @@ message!(VerifyBatch => Vec<VerifyReply>, subjects::verify);
 /// One verification of a [`VerifyBatch`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifyRequest {
-    pub contract: uwl_tasks::Contract,
+    pub contract: uwl_ledger::Contract,
     pub result_data: serde_json::Value,
 }
 

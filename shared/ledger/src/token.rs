@@ -1,17 +1,18 @@
 //! Self-verifying signed tokens: `<prefix>.<base64url(canonical json)>.<base64url(signature)>`.
-//! Contracts use them, and so can API keys: checking one needs only the
-//! issuer's public key, no look-up.
+//! Contracts and API keys are tokens: checking one needs only the issuer
+//! public keys the genesis lists, no look-up.
 
+use crate::genesis::{NodeKey, PublicKey};
+use crate::hash::{canonical_json, Signature64};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use serde::{de::DeserializeOwned, Serialize};
-use uwl_ledger::{canonical_json, NodeKey, PublicKey, Signature64};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     #[error("malformed token")]
     Malformed,
-    #[error("token signature does not verify")]
+    #[error("token signature does not verify under any issuer key of the genesis")]
     BadSignature,
 }
 
@@ -31,8 +32,9 @@ pub fn seal<T: Serialize>(issuer: &NodeKey, prefix: &str, value: &T) -> String {
     format!("{prefix}.{}.{}", B64.encode(&payload), B64.encode(sig.0))
 }
 
-/// Checks a token's prefix and signature and decodes its value.
-pub fn open<T: DeserializeOwned>(issuer: &PublicKey, prefix: &str, token: &str) -> Result<T, TokenError> {
+/// Checks a token's prefix and its signature under one of `issuers`, and
+/// decodes its value. Returns the value and the key that signed it.
+pub fn open<T: DeserializeOwned>(issuers: &[PublicKey], prefix: &str, token: &str) -> Result<(T, PublicKey), TokenError> {
     let mut parts = token.split('.');
     let (Some(p), Some(payload), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(TokenError::Malformed);
@@ -42,8 +44,8 @@ pub fn open<T: DeserializeOwned>(issuer: &PublicKey, prefix: &str, token: &str) 
     }
     let payload = B64.decode(payload).map_err(|_| TokenError::Malformed)?;
     let sig: [u8; 64] = B64.decode(sig).ok().and_then(|s| s.try_into().ok()).ok_or(TokenError::Malformed)?;
-    if !issuer.verify(&signed_message(prefix, &payload), &Signature64(sig)) {
-        return Err(TokenError::BadSignature);
-    }
-    serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)
+    let message = signed_message(prefix, &payload);
+    let signer = issuers.iter().find(|k| k.verify(&message, &Signature64(sig))).ok_or(TokenError::BadSignature)?;
+    let value = serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
+    Ok((value, *signer))
 }
