@@ -114,7 +114,8 @@ impl TestNet {
         dir.path().join(format!("issuer-{i}.key"))
     }
 
-    /// An ingest instance of `node` on a free port; returns it and its base URL.
+    /// An ingest instance of `node` on a free port; returns it and its base
+    /// URL. It issues with the genesis's first issuer key unless `extra` names one.
     pub async fn ingest(&self, node: &str, url: &str, extra: &[&str]) -> anyhow::Result<(Service, Http)> {
         let mut args = vec!["uwl-ingest".to_owned()];
         args.extend(self.common(node, url, extra));
@@ -123,13 +124,14 @@ impl TestNet {
             "127.0.0.1:0".to_owned(),
             "--genesis-file".to_owned(),
             self.genesis_file.display().to_string(),
-            "--issuer-key-file".to_owned(),
-            Self::issuer_file(&self.dir, 1).display().to_string(),
             "--hash-difficulty-bits".to_owned(),
             "6".to_owned(),
             "--matmul-n".to_owned(),
             "4".to_owned(),
         ]);
+        if !extra.contains(&"--issuer-key-file") {
+            args.extend(["--issuer-key-file".to_owned(), Self::issuer_file(&self.dir, 1).display().to_string()]);
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let settings = <uwl_ingest::Settings as clap::Parser>::try_parse_from(args)?;
         let app = uwl_ingest::build(settings).await?;

@@ -103,16 +103,17 @@ async fn an_ingest_restarted_under_load_costs_no_5xx_and_gets_traffic_again() ->
     // Secrets only where used: the issuer key in the ingests only, a node's
     // key in its miner only (mode 0600), none in the volumes others mount.
     for (svc, path, present) in [
-        ("ingest-1", "/issuer/issuer.key", true),
-        ("ingest-1", "/config/issuer.key", false),
-        ("sync-1", "/config/issuer.key", false),
+        ("ingest-1", "/issuer/issuer-1.key", true),
+        ("ingest-1", "/issuer/issuer-2.key", true),
+        ("ingest-1", "/config/issuer-1.key", false),
+        ("sync-1", "/config/issuer-1.key", false),
         ("sync-1", "/issuer", false),
         ("sync-1", "/data/node.key", false),
         ("miner-1", "/key/node.key", true),
         ("miner-1", "/data/node.key", false),
         ("miner-1", "/issuer", false),
-        ("metrics", "/config/issuer.key", false),
-        ("verifier-1", "/config/issuer.key", false),
+        ("metrics", "/config/issuer-1.key", false),
+        ("verifier-1", "/config/issuer-1.key", false),
     ] {
         assert_eq!(cluster.exists(svc, path)?, present, "{path} in {svc}");
     }

@@ -536,6 +536,56 @@ async fn api_keys_expire_and_are_renewed_before_they_do() -> anyhow::Result<()> 
     Ok(())
 }
 
+/// The issuer key rotates: an ingest issuing with the listed successor
+/// accepts the keys and tasks the first key issued (and the other way
+/// round), and an ingest holding a key the genesis does not list refuses
+/// to start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_issuer_key_rotates_to_a_listed_successor_and_old_issues_stay_valid() -> anyhow::Result<()> {
+    let _serial = serial();
+    let nats = nats().await?;
+    let net = TestNet::new(2, fast_params())?;
+    let services = node_services(&net, &nats.url, &[])?;
+    let c = Client::connect(&nats.url).await?;
+    c.ready("node-1", true).await?;
+    c.ready("node-2", true).await?;
+    let (old, h_old) = net.ingest("node-1", &nats.url, &[]).await?;
+    let (client, key) = h_old.register().await?;
+    let task = h_old.task(&key, "hash").await?;
+
+    let successor = TestNet::issuer_file(&net.dir, 2).display().to_string();
+    let (new, h_new) = net.ingest("node-2", &nats.url, &["--issuer-key-file", &successor]).await?;
+    let (client2, key2) = h_new.register().await?;
+    assert_ne!(key2.split('.').nth(2), key.split('.').nth(2), "the successor signs");
+    // what the retired key issued is still valid where the successor issues
+    let contract = task["contract_id"].as_str().unwrap_or_default();
+    let a = h_new.submit(&key, &client, contract, &solve_task(&task)?).await?;
+    assert_eq!(a.0, 200, "{}", a.1);
+    // and the successor's issues are valid everywhere
+    let task2 = h_new.task(&key2, "hash").await?;
+    let a = h_old.submit(&key2, &client2, task2["contract_id"].as_str().unwrap_or_default(), &solve_task(&task2)?).await?;
+    assert_eq!(a.0, 200, "{}", a.1);
+    // both rewards reach a block on every node
+    for (h, k, who) in [(&h_old, &key, &client), (&h_new, &key2, &client2)] {
+        wait_for("the reward in a block", LONG, || async {
+            let (code, b, _) = h.get(&format!("/get_balance?client_id={who}"), Some(k)).await?;
+            Ok((code == 200 && b["balance"].as_u64() == Some(5)).then_some(()))
+        })
+        .await?;
+    }
+
+    // an ingest with a key the genesis does not list refuses to start
+    let stray = net.dir.path().join("stray.key");
+    uwl_ledger::NodeKey::from_secret("stray", [3; 32]).save(&stray)?;
+    let Err(err) = net.ingest("node-1", &nats.url, &["--issuer-key-file", &stray.display().to_string()]).await else {
+        anyhow::bail!("an ingest with an unlisted issuer key started");
+    };
+    assert!(err.to_string().contains("does not list"), "{err:#}");
+    old.stop().await?;
+    new.stop().await?;
+    stop_all(services).await
+}
+
 /// The worker CLI renews its key past three quarters of its life and keeps
 /// working past the first key's expiry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

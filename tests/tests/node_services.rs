@@ -4,8 +4,9 @@
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
-use uwl_bus::proto::{ClientQuery, MinerReceiptQuery, SubmitBatch, SubmitOrigin, SubmitReply, SubmitRequest, SubmitStatus};
-use uwl_ledger::testkit::pair;
+use uwl_bus::proto::{ClientQuery, MinerReceiptQuery, ReplicateRequest, SubmitBatch, SubmitOrigin, SubmitReply, SubmitRequest, SubmitStatus};
+use uwl_bus::{BusError, ErrorCode, RequestId};
+use uwl_ledger::testkit::{contract_id, issued, pair};
 use uwl_ledger::{current_leader, Block, TxPair, MAX_AMOUNT};
 use uwl_tests::*;
 
@@ -337,9 +338,8 @@ async fn one_bad_pair_never_stops_block_production() -> anyhow::Result<()> {
     let e = reply.expect_err("the forged batch is refused");
     assert!(e.code == uwl_bus::ErrorCode::BadRequest && e.message.contains("largest amount"), "{e}");
 
-    // Each pair is well formed, but together they overflow one balance.
-    let h = uwl_ledger::result_hash(&serde_json::json!({"nonce": 1}));
-    let rich = [TxPair::new("rich", "r-1", MAX_AMOUNT, h), TxPair::new("rich", "r-2", 1, h)];
+    // Each pair is valid, but together they overflow one balance.
+    let rich = [issued("rich", "r-1", MAX_AMOUNT, 1), issued("rich", "r-2", 1, 1)];
     let honest = pair("honest", "h-1", 0);
     for r in futures_join([&rich[0], &rich[1], &honest].into_iter().map(|p| c.submit("node-1", p, SubmitOrigin::Local, 0))).await {
         assert_eq!(r?.status, SubmitStatus::Accepted);
@@ -370,6 +370,72 @@ async fn one_bad_pair_never_stops_block_production() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Only what the network issued is paid, whoever offers it: a pair for a
+/// made-up contract, for another client's contract or for another amount is
+/// refused by a miner on submit and on replication, and a block that a
+/// validator signed carrying one is rejected by the other node (its pulls
+/// count it), which goes on producing blocks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_pairs_are_refused_on_every_path_and_blocks_go_on() -> anyhow::Result<()> {
+    let _serial = serial();
+    let nats = nats().await?;
+    let net = TestNet::new(2, fast_params())?;
+    let h = uwl_ledger::result_hash(&serde_json::json!({"nonce": 1}));
+    let theirs = contract_id("bob", "t", 10);
+    let forged =
+        [TxPair::new("mallory", "c-1", 1_000, h), TxPair::new("mallory", &theirs, 10, h), TxPair::new("bob", &theirs, 1_000, h)];
+    // node-1's validator key signs a block paying a forged pair, written
+    // straight into node-1's store (as a validator gone rogue would).
+    {
+        let key = net.key("node-1")?;
+        let mut store = uwl_store::ChainStore::open(&net.data_dir("node-1").join("chain.sqlite"), &net.genesis)?;
+        let parent = store.tip().clone();
+        store.apply(0, &[Block::mine(&parent.tip_info(), parent.timestamp + 1, &key, vec![forged[0].clone()])], 0)?;
+    }
+    let c = Client::connect(&nats.url).await?;
+    let s1 = net.sync("node-1", &nats.url, &[])?;
+    let (s2, m2) = (net.sync("node-2", &nats.url, &[])?, net.miner("node-2", &nats.url, &[])?);
+    c.ready("node-2", true).await?;
+
+    let refused = |r: Result<_, BusError>, what: &str| match r {
+        Err(BusError::Remote(e)) if e.code == ErrorCode::BadRequest => Ok(e.message),
+        other => Err(anyhow::anyhow!("{what}: expected a bad_request, got {other:?}")),
+    };
+    for p in &forged {
+        let why = refused(c.submit("node-2", p, SubmitOrigin::Local, 0).await.map(|_| ()), "submit")?;
+        assert!(why.contains("contract"), "{why}");
+    }
+    let replicate = ReplicateRequest { from: "node-1".into(), pairs: forged.to_vec(), orphaned: vec![], superseded: vec![] };
+    refused(c.bus.ask("node-2", replicate, LONG, &RequestId::new()).await.map(|_| ()), "replicate")?;
+
+    let rejected = wait_for("node-2 rejected node-1's chain", LONG, || async {
+        let text = reqwest::get(format!("http://{}/metrics", s2.admin_addr().await?)).await?.text().await?;
+        let n: f64 = text
+            .lines()
+            .filter(|l| l.starts_with("uwl_sync_pulls_total{") && l.contains("result=\"rejected\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        Ok((n > 0.0).then_some(n))
+    })
+    .await?;
+    println!("node-2's pulls of node-1's forged chain rejected: {rejected}");
+
+    let honest = pair("honest", "h-1", 0);
+    assert_eq!(c.submit("node-2", &honest, SubmitOrigin::Fallback, 0).await?.status, SubmitStatus::Accepted);
+    let chain = wait_for("the honest pair mined by node-2", LONG, || async {
+        let chain = c.chain("node-2").await?;
+        Ok(identity_counts(&chain).contains_key(&honest.identity()).then_some(chain))
+    })
+    .await?;
+    let ids = identity_counts(&chain);
+    assert!(forged.iter().all(|p| !ids.contains_key(&p.identity())), "no forged pair in node-2's chain");
+    assert_eq!(c.miner_stats("node-2").await?.pending, 0);
+    for s in [s1, s2, m2] {
+        s.stop().await?;
+    }
+    Ok(())
+}
+
 /// A replacement orphaning more pairs than one message holds is delivered
 /// to the miner in pages bounded in bytes and reconciled completely (a NATS
 /// server with a 64 KiB max payload; blocks of at most 60 pairs fit in it).
@@ -394,7 +460,11 @@ async fn a_replacement_larger_than_one_message_is_reconciled_in_pages() -> anyho
     ];
     let all: Vec<TxPair> = a.iter().chain(&b).cloned().collect();
     converged(&c, &["node-1", "node-2"], &all).await?;
-    assert_eq!(c.miner_stats(&loser).await?.requeued_total, lost_pairs as u64, "every orphaned pair re-queued");
+    // Every orphaned pair re-queued (a later, ordinary fork while both nodes
+    // mine may re-queue a few more; `converged` checked each pair is in the
+    // chain exactly once).
+    let requeued = c.miner_stats(&loser).await?.requeued_total;
+    assert!(requeued >= lost_pairs as u64, "every orphaned pair re-queued: {requeued} of {lost_pairs}");
     assert!(logs_contain("reconciled in pages"), "the event came in pages");
     println!("{loser} lost {} blocks ({lost_bytes} bytes, {lost_pairs} pairs): reconciled in pages", lost.len());
     for s in services {
