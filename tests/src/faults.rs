@@ -334,6 +334,7 @@ fn compose(project: &str, env_file: &std::path::Path, args: &[&str]) -> anyhow::
         .arg(repo().join("tests/compose/faults.override.yml"))
         .args(args)
         .env("UWL_PORT", "0")
+        .env("UWL_TLS_PORT", "0")
         .output()?;
     if !out.status.success() {
         bail!("docker-compose {args:?}: {}", String::from_utf8_lossy(&out.stderr));

@@ -22,6 +22,7 @@ struct Cluster {
     project: String,
     env_file: PathBuf,
     port: u16,
+    tls_port: u16,
     _dir: tempfile::TempDir,
 }
 
@@ -34,6 +35,7 @@ impl Cluster {
             .arg(repo().join("deploy/docker-compose.yml"))
             .args(args)
             .env("UWL_PORT", self.port.to_string())
+            .env("UWL_TLS_PORT", self.tls_port.to_string())
             // Small per-client allowances, so a burst from this host is
             // limited however fast the machine sends it.
             .env("CLIENT_RATE_PER_S", "50")
@@ -54,8 +56,9 @@ impl Cluster {
             .collect();
         // compose takes one env file: the deployment's values, then the secrets
         std::fs::write(&env_file, format!("{}\n{secrets}", uwl_tests::faults::cluster_env()?))?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let c = Self { project: format!("uwltest{}", std::process::id()), env_file, port, _dir: dir };
+        let free = || -> anyhow::Result<u16> { Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port()) };
+        let (port, tls_port) = (free()?, free()?);
+        let c = Self { project: format!("uwltest{}", std::process::id()), env_file, port, tls_port, _dir: dir };
         c.compose(&["up", "-d"])?;
         Ok(c)
     }
@@ -118,6 +121,25 @@ async fn an_ingest_restarted_under_load_costs_no_5xx_and_gets_traffic_again() ->
         assert_eq!(cluster.exists(svc, path)?, present, "{path} in {svc}");
     }
     assert_eq!(cluster.exec("miner-1", &["stat", "-c", "%a", "/key/node.key"])?.trim(), "600");
+
+    // TLS at the edge: HTTPS with the certificate nginx generated at its
+    // first start (its key readable by nginx only); plain HTTP is published
+    // on the host's loopback only; plain HTTP to the HTTPS port is a JSON 400.
+    let pem = cluster.exec("nginx", &["cat", "/tls/cert.pem"])?;
+    assert_eq!(cluster.exec("nginx", &["stat", "-c", "%a", "/tls/key.pem"])?.trim(), "600");
+    let https = format!("https://127.0.0.1:{}", cluster.tls_port);
+    let tls = reqwest::Client::builder().add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes())?).build()?;
+    let livez = tls.get(format!("{https}/livez")).send().await?;
+    assert_eq!(livez.status(), 200);
+    let missing = tls.get(format!("{https}/nope")).send().await?;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(missing.json::<serde_json::Value>().await?["error"], "not_found");
+    assert!(reqwest::Client::new().get(format!("{https}/livez")).send().await.is_err(), "a client that does not trust it refuses the certificate");
+    let plain = reqwest::get(format!("http://127.0.0.1:{}/livez", cluster.tls_port)).await?;
+    assert_eq!(plain.status(), 400);
+    assert_eq!(plain.json::<serde_json::Value>().await?["error"], "bad_request");
+    let published = cluster.compose(&["port", "nginx", &uwl_tests::faults::cluster_value("UWL_HTTP_PORT")?])?;
+    assert!(published.trim().starts_with("127.0.0.1:"), "plain HTTP published on loopback only: {published}");
     // Both ingests answer through the one upstream.
     let nodes = wait_for("both ingests behind nginx", Duration::from_secs(60), || async {
         let mut seen = std::collections::HashSet::new();
@@ -418,6 +440,8 @@ async fn schemathesis_finds_no_failure_through_the_edge() -> anyhow::Result<()> 
         .args(["--rate-limit", "40/s", "--no-color", "--report", "har", "--report-har-path"])
         .arg(&har)
         .env("SCHEMATHESIS_HOOKS", "")
+        // its cache (.schemathesis/) goes to the temporary directory, not the checkout
+        .current_dir(dir.path())
         .output()?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));

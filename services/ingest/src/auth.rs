@@ -10,30 +10,16 @@
 
 use crate::error::ApiError;
 use axum::http::HeaderMap;
-use serde::{Deserialize, Serialize};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::{Mutex, PoisonError};
-use uwl_ledger::{NodeKey, PublicKey};
+use uwl_api::ApiKey;
+use uwl_ledger::PublicKey;
 
 /// Verified keys remembered at most (then forgotten all at once).
 const VERIFIED_MAX: usize = 10_000;
-
-const API_KEY_PREFIX: &str = "ak1";
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApiKey {
-    pub client_id: String,
-    pub issued_at: u64,
-}
-
-impl ApiKey {
-    pub fn seal(&self, issuer: &NodeKey) -> String {
-        uwl_ledger::seal_token(issuer, API_KEY_PREFIX, self)
-    }
-}
 
 /// A fresh client id: 16 random bytes, hex.
 pub fn new_client_id() -> String {
@@ -98,8 +84,7 @@ impl Authenticator {
         if let Some(known) = self.verified.lock().unwrap_or_else(PoisonError::into_inner).get(token) {
             return Ok(known.clone());
         }
-        let (key, _signer): (ApiKey, _) = uwl_ledger::open_token(&self.issuers, API_KEY_PREFIX, token)
-            .map_err(|_| ApiError::Unauthorized("invalid API key".into()))?;
+        let key = ApiKey::open(&self.issuers, token).map_err(|_| ApiError::Unauthorized("invalid API key".into()))?;
         let known = (key.client_id, self.expires_at(key.issued_at));
         let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
         if verified.len() >= VERIFIED_MAX {

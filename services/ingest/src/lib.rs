@@ -29,7 +29,7 @@ mod routes;
 mod settings;
 mod state;
 
-pub use auth::{new_client_id, ApiKey};
+pub use auth::new_client_id;
 pub use error::ApiError;
 pub use placement::Strategy;
 pub use routes::receipt::MAX_RECEIPT_WAIT_MS;

@@ -10,7 +10,7 @@
 
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::Value;
@@ -24,9 +24,13 @@ use tracing::{info, warn};
 #[derive(clap::Parser, Debug, Clone)]
 #[command(name = "uwl-worker", about = "Earns rewards by computing tasks")]
 pub struct Settings {
-    /// Base URL of the network (nginx).
+    /// Base URL of the network (nginx), https:// for the public edge.
     #[arg(long, env = "ORCHESTRATOR_URL")]
     pub orchestrator_url: String,
+    /// A PEM certificate to trust besides the usual roots (the edge's
+    /// self-signed one: `deploy/cluster tls-cert`).
+    #[arg(long, env = "CA_FILE")]
+    pub ca_file: Option<PathBuf>,
     /// Credentials; when absent the worker registers and keeps them in CREDENTIALS_FILE.
     #[arg(long, env = "CLIENT_ID")]
     pub client_id: Option<String>,
@@ -299,7 +303,12 @@ async fn credentials(s: &Settings, http: &reqwest::Client) -> anyhow::Result<Cre
 /// Works until `count` tasks are done (or forever) and every receipt is in
 /// a block, or until `shutdown`. Returns the tally.
 pub async fn run(s: Settings, shutdown: CancellationToken) -> anyhow::Result<Tally> {
-    let http = reqwest::Client::builder().timeout(s.request_timeout).build()?;
+    let mut http = reqwest::Client::builder().timeout(s.request_timeout);
+    if let Some(ca) = &s.ca_file {
+        let pem = std::fs::read(ca).with_context(|| format!("CA_FILE {}", ca.display()))?;
+        http = http.add_root_certificate(reqwest::Certificate::from_pem(&pem).with_context(|| format!("CA_FILE {}", ca.display()))?);
+    }
+    let http = http.build()?;
     let creds = credentials(&s, &http).await?;
     let journal = match std::fs::File::open(&s.journal_file) {
         Ok(f) => std::io::BufReader::new(f).lines().map_while(Result::ok).filter_map(|l| serde_json::from_str(&l).ok()).collect(),

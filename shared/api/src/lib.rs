@@ -12,6 +12,29 @@ use uwl_ledger::{Block, Hash32, ReceiptId, TipInfo};
 
 pub use uwl_tasks::{Kind, Task, TaskParams};
 
+/// What an API key carries (`ak1.<payload>.<signature>`, signed by an
+/// issuer key the genesis lists): checking one needs no look-up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub client_id: String,
+    /// Milliseconds since the Unix epoch; the key expires `KEY_TTL_MS` after.
+    pub issued_at: u64,
+}
+
+impl ApiKey {
+    const PREFIX: &'static str = "ak1";
+
+    /// The key's token, signed by `issuer`.
+    pub fn seal(&self, issuer: &uwl_ledger::NodeKey) -> String {
+        uwl_ledger::seal_token(issuer, Self::PREFIX, self)
+    }
+
+    /// Checks a token's signature under one of `issuers` and decodes it.
+    pub fn open(issuers: &[uwl_ledger::PublicKey], token: &str) -> Result<Self, uwl_ledger::TokenError> {
+        uwl_ledger::open_token(issuers, Self::PREFIX, token).map(|(key, _signer)| key)
+    }
+}
+
 /// `POST /register` and `POST /renew_key`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct KeyIssued {

@@ -1,6 +1,6 @@
 //! Keys and tasks: `POST /register`, `POST /renew_key`, `GET /get_task`.
 
-use crate::auth::{new_client_id, ApiKey};
+use crate::auth::new_client_id;
 use crate::error::ApiError;
 use crate::http::now_ms;
 use crate::state::{Ingest, Shared};
@@ -8,7 +8,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use std::collections::HashMap;
-use uwl_api::{ErrorBody, KeyIssued, Kind, Task};
+use uwl_api::{ApiKey, ErrorBody, KeyIssued, Kind, Task};
 use uwl_ledger::{Contract, TaskSpec};
 
 #[utoipa::path(post, path = "/register", tag = "keys",
