@@ -62,12 +62,9 @@ impl FaultCluster {
         anyhow::ensure!(ok, "image uwl:dev is missing: build it with deploy/images/build.sh (deploy/test does)");
         let dir = tempfile::tempdir()?;
         let env_file = dir.path().join(".env");
-        let secrets: String = ["SYNC", "MINER", "VERIFIER", "INGEST", "METRICS", "ADMIN"]
-            .iter()
-            .map(|r| format!("NATS_{r}_PASSWORD=fault-{}\n", r.to_lowercase()))
-            .collect();
+        let secrets: String = crate::nats_secrets("fault")?.into_iter().map(|(k, v)| format!("{k}={v}\n")).collect();
         // compose takes one env file: the deployment's values, then the secrets
-        std::fs::write(&env_file, format!("{}\n{secrets}", cluster_env()?))?;
+        std::fs::write(&env_file, format!("{}\n{secrets}UWL_SECRETS_FILE={}\n", cluster_env()?, env_file.display()))?;
         crate::remove_stale_test_clusters();
         let project = format!("uwlf{}{}", name, std::process::id());
         if let Err(e) = compose(&project, &env_file, &["up", "-d"]) {
@@ -84,7 +81,8 @@ impl FaultCluster {
         }
         let nginx_port = port("nginx", &http_port()?)?;
         // through nats-3, which no test faults
-        let admin = Client::connect(&format!("nats://admin:fault-admin@127.0.0.1:{}", port("nats-3", "4222")?)).await?;
+        let login = uwl_bus::Login::with_password(uwl_bus::Role::Admin, "ops", "fault-nats_admin_password".to_owned().into());
+        let admin = Client::login(&format!("nats://127.0.0.1:{}", port("nats-3", "4222")?), &login).await?;
         let c = Self {
             project,
             env_file,

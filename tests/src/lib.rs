@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uwl_bus::proto::*;
-use uwl_bus::{Bus, BusError, RequestId};
+use uwl_bus::{Bus, BusError, Login, RequestId, Role};
 use uwl_ledger::{testkit, Block, Genesis, Identity, NetworkParams, NodeKey, TxPair};
 
 pub const NATS_IMAGE: (&str, &str) = ("uwl-nats", "dev");
@@ -32,7 +32,7 @@ pub fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn require_image(name: &str, tag: &str) -> anyhow::Result<()> {
+pub fn require_image(name: &str, tag: &str) -> anyhow::Result<()> {
     let out = std::process::Command::new("docker")
         .args(["image", "inspect", &format!("{name}:{tag}")])
         .output()
@@ -282,8 +282,13 @@ pub struct Client {
 }
 
 impl Client {
+    /// To a server without users.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let bus = Bus::connect(url, "uwl-test").await?;
+        Self::login(url, &Login::open(Role::Admin, "test")).await
+    }
+
+    pub async fn login(url: &str, login: &Login) -> anyhow::Result<Self> {
+        let bus = Bus::connect(url, login).await?;
         Ok(Self { bus, timeout: Duration::from_secs(5) })
     }
 
@@ -478,6 +483,22 @@ impl std::io::Write for LogWriter {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// The NATS secrets of a test deployment, as `deploy/cluster` writes them
+/// into `deploy/.env`: the password of every user `nats/users.conf` names
+/// and the routes', each `<tag>-<variable in lower case>`.
+pub fn nats_secrets(tag: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let users = std::fs::read_to_string(repo().join("nats/users.conf")).context("reading nats/users.conf")?;
+    let vars = users.split("password: $").skip(1).filter_map(|rest| rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).next());
+    Ok(vars
+        .map(str::to_owned)
+        .chain(["NATS_ROUTE_PASSWORD".to_owned()])
+        .map(|v| {
+            let value = format!("{tag}-{}", v.to_lowercase());
+            (v, value)
+        })
+        .collect())
 }
 
 /// Fast test network parameters: 1 s rounds.

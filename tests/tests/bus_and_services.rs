@@ -51,7 +51,7 @@ impl uwl_bus::Publication for Noise {
 async fn requests_tell_no_responders_from_timeouts_and_carry_request_ids() -> anyhow::Result<()> {
     let _serial = serial();
     let nats = nats().await?;
-    let bus = Bus::connect(&nats.url, "t").await?;
+    let bus = Bus::connect(&nats.url, &uwl_bus::Login::open(uwl_bus::Role::Admin, "t")).await?;
     let stop = CancellationToken::new();
     // an echo of the request id it saw, and a handler that never answers in time
     let echo = tokio::spawn(serve(bus.clone(), "", None, 4, stop.clone(), |_: Echo, rid: RequestId| async move { Ok::<_, RemoteError>(rid.0) }));
@@ -310,7 +310,7 @@ async fn a_stalled_nats_connection_is_noticed_dropped_and_made_again() -> anyhow
     let nats = nats().await?;
     let upstream = nats.url.trim_start_matches("nats://").to_owned();
     let relay = Relay::start(upstream).await?;
-    let bus = Bus::connect(&format!("nats://127.0.0.1:{}", relay.port), "stalled").await?;
+    let bus = Bus::connect(&format!("nats://127.0.0.1:{}", relay.port), &uwl_bus::Login::open(uwl_bus::Role::Admin, "stalled")).await?;
     let mut sub = bus.subscribe::<Stall>("").await?;
     bus.client().flush().await?;
     let other = Client::connect(&nats.url).await?;

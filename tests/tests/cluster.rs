@@ -6,9 +6,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use testcontainers::core::{IntoContainerPort, WaitFor};
-use testcontainers::runners::AsyncRunner;
-use testcontainers::{GenericImage, ImageExt};
+use uwl_bus::proto::{ReplicateRequest, SubmitBatch, SubmitOrigin, SubmitRequest};
+use uwl_bus::{Login, RequestId, Role};
 use uwl_tests::*;
 
 fn require_uwl_image() -> anyhow::Result<()> {
@@ -50,12 +49,9 @@ impl Cluster {
         remove_stale_test_clusters();
         let dir = tempfile::tempdir()?;
         let env_file = dir.path().join(".env");
-        let secrets: String = ["SYNC", "MINER", "VERIFIER", "INGEST", "METRICS", "ADMIN"]
-            .iter()
-            .map(|r| format!("NATS_{r}_PASSWORD=test-{}\n", r.to_lowercase()))
-            .collect();
+        let secrets: String = nats_secrets("test")?.into_iter().map(|(k, v)| format!("{k}={v}\n")).collect();
         // compose takes one env file: the deployment's values, then the secrets
-        std::fs::write(&env_file, format!("{}\n{secrets}", uwl_tests::faults::cluster_env()?))?;
+        std::fs::write(&env_file, format!("{}\n{secrets}UWL_SECRETS_FILE={}\n", uwl_tests::faults::cluster_env()?, env_file.display()))?;
         let free = || -> anyhow::Result<u16> { Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port()) };
         let (port, tls_port) = (free()?, free()?);
         let c = Self { project: format!("uwltest{}", std::process::id()), env_file, port, tls_port, _dir: dir };
@@ -233,50 +229,98 @@ async fn an_ingest_restarted_under_load_costs_no_5xx_and_gets_traffic_again() ->
     Ok(())
 }
 
+/// Inside the cluster, as an insider would try it: a NATS server without
+/// the route password cannot join (a client of it sees nothing of the
+/// bus), while one with it can (the control); the monitoring port does not
+/// answer on the networks; and with each role's credentials, a forged pair
+/// offered on every subject that role can reach is refused or never
+/// delivered, never appears in a block, and blocks keep coming.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_verifiers_nats_credentials_cannot_publish_a_block() -> anyhow::Result<()> {
+async fn insiders_cannot_join_the_bus_or_mint() -> anyhow::Result<()> {
     let _serial = serial();
-    require_uwl_image()?;
-    let mut image = GenericImage::new("uwl", "dev")
-        .with_exposed_port(4222.tcp())
-        .with_wait_for(WaitFor::message_on_stderr("Server is ready"))
-        .with_cmd(["nats-server", "-c", "/etc/nats/cluster.conf"])
-        .with_env_var("NATS_NAME", "nats-1");
-    for role in ["SYNC", "MINER", "VERIFIER", "INGEST", "METRICS", "ADMIN"] {
-        image = image.with_env_var(format!("NATS_{role}_PASSWORD"), format!("pw-{}", role.to_lowercase()));
+    let cluster = Cluster::up()?;
+    let h = cluster.ready().await?;
+    let site1 = format!("{}_site1", cluster.project);
+    let rogue = |name: &str, route: &str| -> anyhow::Result<()> {
+        let out = Command::new("docker")
+            .args(["run", "-d", "--rm", "--name", name, "--network", &site1, "uwl:dev", "nats-server", "-p", "4222", "-m", "8222"])
+            .args(["--cluster_name", "uwl", "--cluster", "nats://0.0.0.0:6222", "--routes", route])
+            .output()?;
+        anyhow::ensure!(out.status.success(), "docker run {name}: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(())
+    };
+    let routes = |name: &str| -> anyhow::Result<u64> {
+        let out = Command::new("docker").args(["exec", name, "curl", "-fsS", "http://127.0.0.1:8222/routez"]).output()?;
+        Ok(serde_json::from_slice::<serde_json::Value>(&out.stdout).ok().and_then(|v| v["num_routes"].as_u64()).unwrap_or(0))
+    };
+    let (outsider, insider) = (format!("{}-rogue", cluster.project), format!("{}-route", cluster.project));
+    struct Gone(Vec<String>);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            for n in &self.0 {
+                let _ = Command::new("docker").args(["rm", "-f", n]).output();
+            }
+        }
     }
-    let container = image.start().await?;
-    let port = container.get_host_port_ipv4(4222.tcp()).await?;
-    let url = |user: &str| format!("nats://{user}:pw-{user}@127.0.0.1:{port}");
+    let _gone = Gone(vec![outsider.clone(), insider.clone()]);
+    rogue(&outsider, "nats-route://nats-1:6222")?;
+    rogue(&insider, "nats-route://route:test-nats_route_password@nats-1:6222")?;
+    let joined = wait_for("the server holding the route password joins", Duration::from_secs(30), || async {
+        Ok((routes(&insider)? > 0).then_some(()))
+    })
+    .await;
+    assert!(joined.is_ok(), "control: a server with the route password joins the cluster");
+    assert_eq!(routes(&outsider)?, 0, "a server without the route password is not routed to");
+    // and the bus is silent to a client of it, under traffic
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let silent = Command::new("docker").args(["exec", &outsider, "curl", "-fsS", "http://127.0.0.1:8222/subsz"]).output()?;
+    let subs: serde_json::Value = serde_json::from_slice(&silent.stdout).unwrap_or_default();
+    assert_eq!(subs["num_subscriptions"].as_u64(), Some(0), "the rogue server learned no subscription of the cluster: {subs}");
+    // monitoring is not on the networks
+    let monitor = cluster.exec("sync-1", &["sh", "-c", "curl -sS -m 2 http://nats-1:8222/varz >/dev/null && echo open || echo closed"])?;
+    assert_eq!(monitor.trim(), "closed", "nats-1's monitoring port answered on the site network");
 
-    // sync (the block's rightful receiver) listens on node-1's append subject.
-    let sync = uwl_bus::Bus::connect(&url("sync"), "sync").await?;
-    // below the typed contract: raw publications on another service's subject
-    let mut appends = sync.client().subscribe(uwl_bus::subjects::sync_append("node-1")).await?;
-    sync.client().flush().await?;
-    let block = uwl_ledger::Block::genesis(&TestNet::new(2, fast_params())?.genesis);
-    let req = uwl_bus::proto::AppendRequest { block };
+    // Each role's credentials, every subject it could offer a pair on.
+    let h2 = uwl_ledger::result_hash(&serde_json::json!({"nonce": 1}));
+    let forged = uwl_ledger::TxPair::new("mallory", "c-made-up", 1_000, h2);
+    let nats1 = format!("nats://127.0.0.1:{}", cluster.compose(&["port", "nats-1", "4222"])?.trim().rsplit(':').next().unwrap_or_default());
+    let mut refused = Vec::new();
+    for role in [Role::Sync, Role::Miner, Role::Verifier, Role::Ingest] {
+        let login = Login::with_password(role, "node-1", format!("test-{}", role.password_var("node-1").to_lowercase()).into());
+        let c = Client::login(&nats1, &login).await?;
+        for node in ["node-1", "node-2"] {
+            let submit = SubmitBatch { items: vec![SubmitRequest { pair: forged.clone(), origin: SubmitOrigin::Local, wait_block_ms: 0 }] };
+            let a = c.bus.ask(node, submit, Duration::from_secs(2), &RequestId::new()).await;
+            let replicate = ReplicateRequest { from: "node-1".into(), pairs: vec![forged.clone()], orphaned: vec![], superseded: vec![] };
+            let b = c.bus.ask(node, replicate, Duration::from_secs(2), &RequestId::new()).await;
+            for (what, r) in [("submit", a.map(|_| ())), ("replicate", b.map(|_| ()))] {
+                // refused by the server (no delivery: no responders or a
+                // timeout) or by the miner (bad_request): never accepted
+                let outcome = match r {
+                    Ok(()) => "accepted".to_owned(),
+                    Err(e) => e.remote_code().map(|c| format!("{c:?}")).unwrap_or_else(|| e.label().to_owned()),
+                };
+                println!("{} of node-1 -> {what} on {node}: {outcome}", role.name());
+                anyhow::ensure!(outcome != "accepted", "{} could {what} a forged pair on {node}", role.name());
+                refused.push(outcome);
+            }
+        }
+    }
+    assert!(refused.iter().any(|o| o == "BadRequest"), "the miner's own check answered at least once: {refused:?}");
 
-    // A miner may publish it (positive control) ...
-    let miner = uwl_bus::Bus::connect(&url("miner"), "miner").await?;
-    let req = bytes::Bytes::from(serde_json::to_vec(&req)?);
-    miner.client().publish(uwl_bus::subjects::sync_append("node-1"), req.clone()).await?;
-    miner.client().flush().await?;
-    let got = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut appends)).await;
-    assert!(matches!(got, Ok(Some(_))), "the miner's block reached sync");
-
-    // ... a verifier may not: the server refuses it and sync sees nothing.
-    let verifier = uwl_bus::Bus::connect(&url("verifier"), "verifier").await?;
-    verifier.client().publish(uwl_bus::subjects::sync_append("node-1"), req).await?;
-    verifier.client().flush().await?;
-    let got = tokio::time::timeout(Duration::from_secs(2), futures::StreamExt::next(&mut appends)).await;
-    assert!(got.is_err(), "a verifier's publish on the append subject must not arrive");
-    // and a bad password is refused outright
-    let wrong = async_nats::ConnectOptions::new()
-        .user_and_password("verifier".into(), "wrong".into())
-        .connect(format!("127.0.0.1:{port}"))
-        .await;
-    assert!(wrong.is_err(), "wrong credentials must not connect");
+    // Blocks keep coming, and none pays the forged pair.
+    let (client, key) = h.register().await?;
+    let task = h.task(&key, "hash").await?;
+    let a = h.submit(&key, &client, task["contract_id"].as_str().unwrap_or_default(), &solve_task(&task)?).await?;
+    assert_eq!(a.0, 200, "{}", a.1);
+    wait_for("the honest reward in a block", Duration::from_secs(30), || async {
+        let (code, b, _) = h.get(&format!("/get_balance?client_id={client}"), Some(&key)).await?;
+        Ok((code == 200 && b["balance"].as_u64() > Some(0)).then_some(()))
+    })
+    .await?;
+    let (code, chain, _) = h.get("/chain?from=0&limit=500", None).await?;
+    assert_eq!(code, 200);
+    assert!(!chain.to_string().contains("c-made-up"), "no block pays the forged pair");
     Ok(())
 }
 

@@ -67,7 +67,7 @@ fn fuzz(name: &str, samples: Vec<Vec<u8>>, check: fn(&[u8]) -> bool) {
 #[test]
 fn every_decoder_survives_arbitrary_and_mutated_input() {
     let only = std::env::var("UWL_FUZZ_TARGET").ok();
-    let targets: Vec<_> = uwl_decoders::TARGETS.iter().filter(|t| only.as_deref().map_or(true, |o| o == t.name)).collect();
+    let targets: Vec<_> = uwl_decoders::TARGETS.iter().filter(|t| only.is_none() || only.as_deref() == Some(t.name)).collect();
     assert!(!targets.is_empty(), "no target called {only:?}");
     for t in targets {
         fuzz(t.name, (t.seeds)(), t.run);

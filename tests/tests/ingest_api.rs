@@ -221,7 +221,7 @@ async fn forwarding_to_the_leader_and_falling_back_when_it_is_gone_or_hung() -> 
     // The dead node's miner hung instead: a stand-in that never answers.
     // Fallback blocks moved the tip, so first wait for a tip it leads.
     let dead = leader.clone();
-    let bus = uwl_bus::Bus::connect(&nats.url, "hung").await?;
+    let bus = uwl_bus::Bus::connect(&nats.url, &uwl_bus::Login::open(uwl_bus::Role::Admin, "hung")).await?;
     let _hung_submit = bus.client().subscribe(uwl_bus::subjects::miner_submit(&dead)).await?;
     let _hung_replicate = bus.client().subscribe(uwl_bus::subjects::miner_replicate(&dead)).await?;
     // Subscribing does not wait for the server: until it has the interest a

@@ -63,7 +63,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
     settings.validate()?;
     let genesis = Genesis::load(&settings.genesis_file)?;
     let issuer = read_issuer_key(&settings.issuer_key_file)?;
-    let rt = Runtime::start("ingest", &settings.common).await?;
+    let rt = Runtime::start(uwl_bus::Role::Ingest, &settings.common).await?;
     let metrics = Metrics::new(rt.node_id())?;
     let listener = listen(settings.http_addr).with_context(|| format!("binding {}", settings.http_addr))?;
     let state = Arc::new(Ingest::new(settings, genesis, issuer, rt.bus().clone(), metrics)?);
@@ -119,7 +119,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
 
 /// Tip announcements feed the tip view and wake block waits and long-polls.
 async fn hear_tips(state: Shared, stop: CancellationToken) -> Result<(), BusError> {
-    let mut tips = state.bus.subscribe::<TipAnnouncement>(state.me()).await?;
+    let mut tips = state.bus.subscribe::<TipAnnouncement>(uwl_bus::subjects::ANY_NODE).await?;
     loop {
         let ann = tokio::select! { _ = stop.cancelled() => break, a = tips.next() => match a { Some(a) => a, None => break } };
         if state.tips.heard(&ann.node_id, ann.tip) {

@@ -137,7 +137,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
     let genesis = Genesis::load(&settings.genesis_file)?;
     let mut nodes: Vec<String> = genesis.validators.iter().map(|v| v.node_id.clone()).collect();
     nodes.extend(settings.nodes.iter().cloned());
-    Ok(App { rt: Runtime::start("metrics", &settings.common).await?, nodes, settings })
+    Ok(App { rt: Runtime::start(uwl_bus::Role::Metrics, &settings.common).await?, nodes, settings })
 }
 
 impl App {

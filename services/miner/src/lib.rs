@@ -66,7 +66,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
     let mempool = Mempool::open(&path).with_context(|| format!("opening {}", path.display()))?;
     info!(node = %id, validator, pending = mempool.len()?, "mempool open");
     let peers = if settings.peers.is_empty() { genesis.peers_of(&id) } else { settings.peers.clone() };
-    let rt = Runtime::start("miner", &settings.common).await?;
+    let rt = Runtime::start(uwl_bus::Role::Miner, &settings.common).await?;
     let (accept, accepts) = mpsc::channel(4 * ACCEPT_BATCH);
     let genesis_tip = Block::genesis(&genesis).tip_info();
     let miner = Arc::new(Miner {
@@ -123,7 +123,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
 
 /// Own sync's tip announcements keep the tip view (and block waits) current.
 async fn hear_tips(miner: Arc<Miner>, stop: CancellationToken) -> Result<(), BusError> {
-    let mut tips = miner.bus.subscribe::<TipAnnouncement>(&miner.id).await?;
+    let mut tips = miner.bus.subscribe::<TipAnnouncement>(uwl_bus::subjects::ANY_NODE).await?;
     loop {
         let ann = tokio::select! { _ = stop.cancelled() => break, a = tips.next() => match a { Some(a) => a, None => break } };
         if ann.node_id == miner.id {

@@ -53,7 +53,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
     let id = settings.common.node_id.clone();
     info!(node = %id, tip = tip.index, blocks_read = blocks_read_at_start, "chain store open");
     let peers = if settings.peers.is_empty() { genesis.peers_of(&id) } else { settings.peers.clone() };
-    let rt = Runtime::start("sync", &settings.common).await?;
+    let rt = Runtime::start(uwl_bus::Role::Sync, &settings.common).await?;
     let metrics = Metrics::new(&id)?;
     metrics.startup_blocks_read.set(blocks_read_at_start as i64);
     metrics.tip_index.set(tip.index as i64);
@@ -101,7 +101,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
 
 /// Peers' announcements of better tips ask for a pull from that peer.
 async fn hear_tips(node: Arc<Node>, pull: mpsc::Sender<String>, stop: CancellationToken) -> Result<(), BusError> {
-    let mut tips = node.bus.subscribe::<TipAnnouncement>(&node.id).await?;
+    let mut tips = node.bus.subscribe::<TipAnnouncement>(uwl_bus::subjects::ANY_NODE).await?;
     loop {
         let ann = tokio::select! { _ = stop.cancelled() => break, a = tips.next() => match a { Some(a) => a, None => break } };
         if ann.node_id != node.id && is_better(&ann.tip, &node.tip.borrow()) && pull.try_send(ann.node_id).is_err() {

@@ -41,7 +41,7 @@ pub struct App {
 
 pub async fn build(settings: Settings) -> anyhow::Result<App> {
     anyhow::ensure!(settings.concurrency >= 1, "VERIFY_CONCURRENCY must be at least 1");
-    Ok(App { rt: Runtime::start("verifier", &settings.common).await?, settings })
+    Ok(App { rt: Runtime::start(uwl_bus::Role::Verifier, &settings.common).await?, settings })
 }
 
 impl App {

@@ -1,7 +1,9 @@
 //! The NATS connection and typed request/reply and publications.
 
+use crate::permissions::Role;
 use crate::watchdog::Watchdog;
 use crate::{BusError, Message, Publication, RemoteError, Request};
+use secrecy::{ExposeSecret, SecretString};
 use async_nats::client::RequestErrorKind;
 use async_nats::HeaderMap;
 use futures::{Stream, StreamExt};
@@ -49,6 +51,29 @@ impl std::fmt::Display for RequestId {
     }
 }
 
+/// Who a connection is on the bus: a role on a node (which names its
+/// inbox prefix, see [`Role::inbox`]) and, where the server asks for them,
+/// that (role, node)'s credentials. The password never prints.
+#[derive(Clone, Debug)]
+pub struct Login {
+    pub role: Role,
+    pub node: String,
+    pub user: Option<String>,
+    pub password: Option<SecretString>,
+}
+
+impl Login {
+    /// No credentials (a server without users: tests of the services).
+    pub fn open(role: Role, node: &str) -> Self {
+        Self { role, node: node.to_owned(), user: None, password: None }
+    }
+
+    /// With this (role, node)'s user and `password`.
+    pub fn with_password(role: Role, node: &str, password: SecretString) -> Self {
+        Self { role, node: node.to_owned(), user: Some(role.user(node)), password: Some(password) }
+    }
+}
+
 /// A service's connection to its site's NATS server.
 #[derive(Clone, Debug)]
 pub struct Bus {
@@ -58,16 +83,22 @@ pub struct Bus {
 
 impl Bus {
     /// Connects to `url` and only to it (retrying in the background if the
-    /// server is not up yet). Credentials may ride in the URL:
-    /// `nats://user:password@host:4222`.
-    pub async fn connect(url: &str, name: &str) -> Result<Self, BusError> {
+    /// server is not up yet) as `login`. Credentials never ride in the URL
+    /// (it shows in errors and logs).
+    pub async fn connect(url: &str, login: &Login) -> Result<Self, BusError> {
         let addr: async_nats::ServerAddr = url.parse().map_err(|e| BusError::transport(format!("NATS_URL {url:?}"), e))?;
+        if addr.username().is_some() || addr.password().is_some() {
+            return Err(BusError::Protocol("NATS_URL must not carry credentials: give them as NATS_USER and NATS_PASSWORD".into()));
+        }
         let mut options = async_nats::ConnectOptions::new();
-        if let (Some(user), Some(pass)) = (addr.username(), addr.password()) {
-            options = options.user_and_password(user.to_owned(), pass.to_owned());
+        if let (Some(user), Some(password)) = (&login.user, &login.password) {
+            options = options.user_and_password(user.clone(), password.expose_secret().to_owned());
         }
         let client = options
-            .name(name)
+            .name(format!("uwl-{}/{}", login.role.name(), login.node))
+            // Replies (and the watchdog's probes) arrive under this
+            // connection's own prefix, which only its (role, node) may read.
+            .custom_inbox_prefix(login.role.inbox(&login.node))
             // A client that sends nothing pings every second; one that
             // sends commands never does (each resets the timer) unless its
             // write buffer is full: then three unanswered pings (~3 s) drop
@@ -140,7 +171,14 @@ impl Bus {
         Ok(sub.filter_map(move |m| {
             let decoded = serde_json::from_slice::<P>(&m.payload)
                 .map_err(|e| tracing::warn!(subject = %m.subject, error = %e, "undecodable publication skipped"))
-                .ok();
+                .ok()
+                .filter(|p| match p.sender() {
+                    Some(from) if P::subject(from) != m.subject.as_str() => {
+                        tracing::warn!(subject = %m.subject, from, "a publication speaking for another node skipped");
+                        false
+                    }
+                    _ => true,
+                });
             std::future::ready(decoded)
         }))
     }

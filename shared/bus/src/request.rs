@@ -42,6 +42,11 @@ impl Answer {
 /// A message published to whoever listens, never answered.
 pub trait Publication: Serialize + DeserializeOwned + Send + 'static {
     fn subject(node: &str) -> String;
+    /// The node a publication speaks for, when it names one: it is taken
+    /// only from that node's subject (whose publishers the bus restricts).
+    fn sender(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// A message that is its own request: `message!(Type => Reply, subject_fn)`.

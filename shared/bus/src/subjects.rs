@@ -1,5 +1,7 @@
 //! Every NATS subject of the system. A node's services are addressed by
-//! node id; NATS permissions (see `nats/`) are written against these shapes.
+//! node id; NATS permissions (`crate::permissions`, which generates
+//! `nats/users.conf`) are derived from these shapes. `*` for a node is
+//! every node.
 
 /// Sync's read-only queries (tip, blocks, balances, receipts, identities, stats).
 pub fn sync_read(node: &str) -> String {
@@ -21,14 +23,13 @@ pub fn sync_replaced(node: &str) -> String {
     format!("uwl.sync.{node}.replaced")
 }
 
-/// A connection's own liveness probe (`id` unique per connection): the
-/// server echoes it back to the connection that published it.
-pub fn probe(id: &str) -> String {
-    format!("uwl.probe.{id}")
-}
+/// Every node, in a subject pattern (a subscription to all nodes' subjects).
+pub const ANY_NODE: &str = "*";
 
-/// Tip announcements of every node's sync.
-pub const TIPS: &str = "uwl.chain.tips";
+/// Tip announcements of `node`'s sync (only that sync may publish there).
+pub fn tips(node: &str) -> String {
+    format!("uwl.chain.tips.{node}")
+}
 
 /// Pairs offered to a miner (the leader is reached on its own node's subject).
 pub fn miner_submit(node: &str) -> String {

@@ -76,7 +76,8 @@ impl Watchdog {
 
 /// The watchdog's loop: see [`Watchdog`].
 async fn watch(client: async_nats::Client, dog: std::sync::Weak<Watchdog>, stop: CancellationToken) {
-    let probe = crate::subjects::probe(&uuid::Uuid::new_v4().simple().to_string());
+    // An inbox of this connection: under its own prefix, which only it reads.
+    let probe = client.new_inbox();
     // Our own probes come back on this subscription (NATS echoes a
     // client's publications to its own subscriptions); read and dropped,
     // their bytes are what counts.

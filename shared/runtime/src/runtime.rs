@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use uwl_bus::Bus;
+use uwl_bus::{Bus, Role};
 
 /// One service process: its bus connection, its bound admin address, and
 /// its named background tasks in two phases: request loops (stopped first,
@@ -55,11 +55,12 @@ impl Phase {
 }
 
 impl Runtime {
-    /// Connects `service` of `common.node_id` to its site's NATS server and
+    /// Connects the service of `role` on `common.node_id` to its site's NATS server and
     /// binds its admin address (port 0 picks a free one).
-    pub async fn start(service: &'static str, common: &CommonSettings) -> anyhow::Result<Self> {
+    pub async fn start(role: Role, common: &CommonSettings) -> anyhow::Result<Self> {
         anyhow::ensure!(!common.node_id.is_empty(), "NODE_ID must not be empty");
-        let bus = Bus::connect(&common.nats_url, &format!("uwl-{service}/{}", common.node_id)).await?;
+        let service = role.name();
+        let bus = Bus::connect(&common.nats_url, &common.login(role)).await?;
         let admin = tokio::net::TcpListener::bind(common.admin_addr).await.with_context(|| format!("binding ADMIN_ADDR {}", common.admin_addr))?;
         Ok(Self { service, node_id: common.node_id.clone(), bus, admin, requests: Phase::default(), workers: Phase::default() })
     }

@@ -1,6 +1,8 @@
 //! Settings every node service takes.
 
+use secrecy::SecretString;
 use std::net::SocketAddr;
+use uwl_bus::{Login, Role};
 
 /// Settings every node service takes.
 #[derive(clap::Args, Debug, Clone)]
@@ -8,14 +10,33 @@ pub struct CommonSettings {
     /// This node's id: a validator's `node_id` in the genesis file, or a follower's name.
     #[arg(long, env = "NODE_ID")]
     pub node_id: String,
-    /// This site's NATS server (a node's services talk to their own site only).
+    /// This site's NATS server (a node's services talk to their own site
+    /// only); no credentials in it.
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
+    /// The password of this service's NATS user (`<role>-<node>`, see
+    /// `nats/users.conf`); none for a server without users. Never printed.
+    #[arg(long, env = "NATS_PASSWORD", hide_env_values = true, value_parser = secret)]
+    pub nats_password: Option<SecretString>,
     /// Admin HTTP address serving this service's /metrics and /health.
     #[arg(long, env = "ADMIN_ADDR", default_value = "0.0.0.0:9100")]
     pub admin_addr: SocketAddr,
 }
 
+
+impl CommonSettings {
+    /// How `role` logs in to the bus with these settings.
+    pub fn login(&self, role: Role) -> Login {
+        match &self.nats_password {
+            Some(p) => Login::with_password(role, &self.node_id, p.clone()),
+            None => Login::open(role, &self.node_id),
+        }
+    }
+}
+
+fn secret(value: &str) -> Result<SecretString, String> {
+    Ok(SecretString::from(value.to_owned()))
+}
 
 /// Parses a duration given in milliseconds (the `*_MS` settings), so a
 /// setting is a `Duration` from the start and never converted at use.

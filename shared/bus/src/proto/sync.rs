@@ -155,7 +155,9 @@ pub struct EventsReply {
 
 message!(EventsRequest => EventsReply, subjects::sync_events);
 
-/// Published on [`subjects::TIPS`] by every sync.
+/// Published on [`subjects::tips`] of its node by every sync; heard on
+/// every node's (`subscribe::<TipAnnouncement>("*")`). One that names
+/// another node than its subject's is dropped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TipAnnouncement {
     pub node_id: String,
@@ -163,8 +165,11 @@ pub struct TipAnnouncement {
 }
 
 impl Publication for TipAnnouncement {
-    fn subject(_node: &str) -> String {
-        subjects::TIPS.to_owned()
+    fn subject(node: &str) -> String {
+        subjects::tips(node)
+    }
+    fn sender(&self) -> Option<&str> {
+        Some(&self.node_id)
     }
 }
 
