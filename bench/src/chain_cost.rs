@@ -5,8 +5,9 @@
 //! median of: a depth-3 chain replacement including planning, validation,
 //! the store transaction and pending reconciliation; a balance look-up; a
 //! reopen of the store. It then prints the ratio of each median to the
-//! shortest chain's, against the target `<= 1.5x + 1 ms`, and the block
-//! append rate with `synchronous=FULL`.
+//! shortest chain's, against the target `<= 1.5x + 1 ms`, the block
+//! append rate with `synchronous=FULL`, and what the ledger's contract
+//! checks cost (per pair, cold and memoized; a 1,000-pair block).
 //!
 //! Run: `cargo run --release -p uwl-bench --bin chain-cost [LEN ...]`
 
@@ -111,6 +112,38 @@ fn append_rate(net: &Net) -> (f64, f64) {
     (blocks.len() as f64 / s, blocks.len() as f64 * 10.0 / s)
 }
 
+/// Pairs in the block whose whole check is timed.
+const CHECKED_BLOCK: usize = 1_000;
+
+/// What the ledger's contract checks cost: per pair, for contracts this
+/// process has not opened yet (a signature verification each) and for ones
+/// it has (the memo); and `check_block` of a full block, first and again.
+fn contract_checks(net: &Net) -> (Duration, Duration, Duration, Duration) {
+    let pairs: Vec<_> = (0..10_000).map(|i| pair("client-c", &format!("checked-{i}"), 0)).collect();
+    let per_pair = |pairs: &[uwl_ledger::TxPair]| {
+        let t = Instant::now();
+        for p in pairs {
+            p.check_issued(&net.genesis).expect("issued");
+        }
+        t.elapsed() / pairs.len() as u32
+    };
+    let (cold, warm) = (per_pair(&pairs), per_pair(&pairs));
+    let txs: Vec<_> = (0..CHECKED_BLOCK).map(|i| pair("client-b", &format!("block-{i}"), 0)).collect();
+    let mut params = net.genesis.params.clone();
+    params.max_pairs_per_block = CHECKED_BLOCK as u32;
+    let mut genesis = net.genesis.clone();
+    genesis.params = params;
+    let parent = net.block0().tip_info();
+    let block = uwl_ledger::Block::mine(&parent, T0 + 1, &net.keys[0], txs);
+    let timed = || {
+        let t = Instant::now();
+        uwl_ledger::check_block(&block, &parent, &genesis, T0 + 10).expect("valid block");
+        t.elapsed()
+    };
+    let (block_cold, block_warm) = (timed(), timed());
+    (cold, warm, block_cold, block_warm)
+}
+
 fn main() {
     let mut lens: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.replace([',', '_'], "").parse().ok()).collect();
     if lens.is_empty() {
@@ -141,6 +174,15 @@ fn main() {
     }
     let (bps, pps) = append_rate(&net);
     println!("append, one block per transaction (fsync), 10 pairs per block: {bps:.0} blocks/s = {pps:.0} pairs/s");
+    let (cold, warm, block_cold, block_warm) = contract_checks(&net);
+    println!(
+        "contract checks (TxPair::check_issued): {:.1} us/pair the first time a process sees a contract (signature), {:.1} us/pair after (memo); \
+         check_block of {CHECKED_BLOCK} pairs: {} first, {} again",
+        cold.as_secs_f64() * 1e6,
+        warm.as_secs_f64() * 1e6,
+        ms(block_cold),
+        ms(block_warm)
+    );
     if !all_ok {
         std::process::exit(1);
     }

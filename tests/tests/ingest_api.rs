@@ -477,6 +477,42 @@ async fn the_worker_cli_retries_503_and_follows_its_receipts_into_blocks() -> an
     stop_all(services).await
 }
 
+/// Past its rate a worker gets 429 with `Retry-After`: the CLI waits what it
+/// says (its own backoff here is 10 ms, far shorter), retries, and finishes
+/// its work. The retries are counted and the time they took is at least
+/// one Retry-After (1 s at one request a second) each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_cli_waits_what_retry_after_says_on_429() -> anyhow::Result<()> {
+    let _serial = serial();
+    let nats = nats().await?;
+    let net = TestNet::new(1, fast_params())?;
+    let services = node_services(&net, &nats.url, &[])?;
+    let (ingest, h) = net.ingest("node-1", &nats.url, &["--client-rate-per-s", "1", "--client-burst", "1"]).await?;
+    let c = Client::connect(&nats.url).await?;
+    c.ready("node-1", true).await?;
+    let work = tempfile::tempdir()?;
+    let args = [
+        "uwl-worker", "--orchestrator-url", &h.base, "--kind", "hash", "--count", "2", "--backoff-base-ms", "10", "--retries", "20",
+        "--credentials-file", &work.path().join("creds.json").display().to_string(),
+        "--journal-file", &work.path().join("journal.jsonl").display().to_string(),
+    ]
+    .map(str::to_owned);
+    let settings = <uwl_worker::Settings as clap::Parser>::try_parse_from(args)?;
+    let t = Instant::now();
+    let tally = uwl_worker::run(settings, tokio_util::sync::CancellationToken::new()).await?;
+    let took = t.elapsed();
+    println!("worker at 1 request/s: {tally:?} in {took:?}");
+    assert_eq!((tally.in_block, tally.failed), (2, 0), "{tally:?}");
+    assert!(tally.retried >= 1, "the worker met its rate and retried: {tally:?}");
+    assert!(
+        took >= Duration::from_millis(900 * tally.retried),
+        "{} retries in {took:?}: each waited the 1 s Retry-After, not the 10 ms backoff",
+        tally.retried
+    );
+    ingest.stop().await?;
+    stop_all(services).await
+}
+
 /// Each authenticated client has a rate, keyed on its id: past its burst it
 /// gets 429 with Retry-After and a JSON body, however it spells the header;
 /// another client is not limited by it.

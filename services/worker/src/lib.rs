@@ -1,7 +1,8 @@
 //! `uwl-worker`: the worker CLI (seed section 6, SPEC section 4).
 //!
-//! Loop: get a task, compute it, submit it. On 503, 5xx, timeouts or
-//! connection errors it retries with backoff 2, 4, 8 s (three retries);
+//! Loop: get a task, compute it, submit it. On 429, 5xx, timeouts or
+//! connection errors it retries: after what `Retry-After` says when the
+//! server says it, else with backoff 2, 4, 8 s (three retries);
 //! `in_block: false` is success ("reward queued"). Every accepted receipt
 //! goes to a journal (JSON lines) and is followed until it is in a block;
 //! a receipt that reads `unknown` is resubmitted with the same body. A
@@ -102,11 +103,14 @@ pub struct Tally {
     pub queued: u64,
     pub failed: u64,
     pub resubmitted: u64,
+    /// Requests sent again (after a 429, 5xx, timeout or connection error).
+    pub retried: u64,
 }
 
 enum Outcome {
     Done(u16, Value),
-    Retry(String),
+    /// Worth another try, after `after` when the server said (Retry-After).
+    Retry { why: String, after: Option<Duration> },
 }
 
 struct Worker {
@@ -115,6 +119,8 @@ struct Worker {
     creds: Credentials,
     journal: Vec<Entry>,
     tally: Tally,
+    /// Retries of `call` (it takes `&self`), folded into the tally.
+    retried: std::sync::atomic::AtomicU64,
     bar: Option<ProgressBar>,
 }
 
@@ -123,33 +129,43 @@ impl Worker {
         match req.send().await {
             Ok(resp) => {
                 let code = resp.status().as_u16();
+                let after = resp
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
                 // an answer that is not JSON (a proxy's page) keeps its status and reads as null
                 let body = resp.json::<Value>().await.unwrap_or_else(|e| {
                     tracing::debug!(error = %e, code, "answer is not JSON");
                     Value::Null
                 });
-                if code == 503 || code >= 500 {
-                    Outcome::Retry(format!("{code} {body}"))
+                if code == 429 || code >= 500 {
+                    Outcome::Retry { why: format!("{code} {body}"), after }
                 } else {
                     Outcome::Done(code, body)
                 }
             }
-            Err(e) => Outcome::Retry(e.to_string()),
+            Err(e) => Outcome::Retry { why: e.to_string(), after: None },
         }
     }
 
-    /// `make` builds the request; retried on 503/5xx/timeouts with backoff.
+    /// `make` builds the request; retried on 429, 5xx, timeouts and
+    /// connection errors: after what `Retry-After` says when the server
+    /// says it, else with backoff (doubling from BACKOFF_BASE_MS).
     async fn call(&self, what: &str, make: impl Fn() -> reqwest::RequestBuilder) -> anyhow::Result<(u16, Value)> {
         let mut delay = self.s.backoff_base;
         for attempt in 0..=self.s.retries {
             match self.send(make()).await {
                 Outcome::Done(code, body) => return Ok((code, body)),
-                Outcome::Retry(why) if attempt < self.s.retries => {
-                    warn!(what, attempt = attempt + 1, %why, "retrying in {delay:?}");
-                    tokio::time::sleep(delay).await;
+                Outcome::Retry { why, after } if attempt < self.s.retries => {
+                    let wait = after.unwrap_or(delay);
+                    warn!(what, attempt = attempt + 1, %why, "retrying in {wait:?}");
+                    self.retried.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tokio::time::sleep(wait).await;
                     delay *= 2;
                 }
-                Outcome::Retry(why) => bail!("{what} failed after {} tries: {why}", self.s.retries + 1),
+                Outcome::Retry { why, .. } => bail!("{what} failed after {} tries: {why}", self.s.retries + 1),
             }
         }
         bail!("{what}: no attempt made")
@@ -320,7 +336,7 @@ pub async fn run(s: Settings, shutdown: CancellationToken) -> anyhow::Result<Tal
         bar.enable_steady_tick(Duration::from_millis(200));
         bar
     });
-    let mut w = Worker { s: s.clone(), http, creds, journal, tally: Tally::default(), bar };
+    let mut w = Worker { s: s.clone(), http, creds, journal, tally: Tally::default(), retried: Default::default(), bar };
     info!(client_id = w.creds.client_id, url = s.orchestrator_url, "worker started");
     let mut done = 0u64;
     while !shutdown.is_cancelled() && (s.count == 0 || done < s.count) {
@@ -356,5 +372,6 @@ pub async fn run(s: Settings, shutdown: CancellationToken) -> anyhow::Result<Tal
         bar.finish();
     }
     w.show();
+    w.tally.retried = w.retried.load(std::sync::atomic::Ordering::Relaxed);
     Ok(w.tally)
 }
