@@ -2,9 +2,11 @@
 # Builds the project's images locally (nothing is pulled):
 #   uwl-base:bookworm  base.sh (pulled debian:bookworm-slim, or debootstrap)
 #   uwl-nats:dev       a NATS server (tests of the node services)
-#   uwl:dev            every service binary + NATS and nginx configs
-# The binaries are built once on the host with PROFILE (default: dev, the
-# profile the tests use, so CI compiles once); release for operators.
+#   uwl:<tag>          every service binary + NATS and nginx configs: uwl:dev
+#                      with dev-profile binaries (what the tests use, so CI
+#                      compiles once), uwl:release with release ones (what
+#                      deploy/cluster runs)
+# The binaries are built once on the host with PROFILE (default: dev).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -24,5 +26,6 @@ rm -rf "$stage" && mkdir -p "$stage/bin" "$stage/nginx"
 for b in "${bins[@]}"; do cp "$root/target/$dir/$b" "$stage/bin/"; done
 cp -r "$root/nats" "$stage/nats"
 cp "$root/nginx/nginx.conf.template" "$here/nginx-start" "$stage/nginx/"
-docker build -q -t uwl:dev -f "$here/uwl.Dockerfile" "$stage" >/dev/null
-echo "built uwl:dev ($profile binaries)"
+tag=$([[ "$profile" == dev ]] && echo dev || echo "$profile")
+docker build -q -t "uwl:$tag" -f "$here/uwl.Dockerfile" "$stage" >/dev/null
+echo "built uwl:$tag ($profile binaries)"
