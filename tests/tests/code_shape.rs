@@ -113,3 +113,33 @@ fn no_serialization_error_is_swallowed_in_product_code() {
     }
     assert!(found.is_empty(), "serialization errors swallowed: {found:#?}");
 }
+
+/// Every setting a service takes from the environment is in the README's
+/// configuration table (its variable name in backquotes there).
+#[test]
+fn every_setting_is_documented() {
+    use clap::CommandFactory;
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap_or_default();
+    let table = readme.split("## Configuration").nth(1).and_then(|s| s.split("\n## ").next()).unwrap_or_default();
+    let commands = [
+        uwl_sync::Settings::command(),
+        uwl_miner::Settings::command(),
+        uwl_verifier::Settings::command(),
+        uwl_metrics::Settings::command(),
+        uwl_ingest::Settings::command(),
+        uwl_worker::Settings::command(),
+        uwl_admin::Init::command(),
+    ];
+    let mut missing = Vec::new();
+    for cmd in &commands {
+        for arg in cmd.get_arguments() {
+            if let Some(env) = arg.get_env().and_then(|e| e.to_str()) {
+                if !table.contains(&format!("`{env}`")) && !missing.contains(&env.to_owned()) {
+                    missing.push(env.to_owned());
+                }
+            }
+        }
+    }
+    assert!(!table.is_empty(), "README has no Configuration section");
+    assert!(missing.is_empty(), "settings missing from the README's configuration section: {missing:?}");
+}
