@@ -5,7 +5,7 @@ use clap::Parser;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use uwl_ledger::TaskBounds;
+use uwl_ledger::{TaskBounds, TaskSpec};
 use uwl_runtime::{millis, CommonSettings};
 
 #[derive(Parser, Debug, Clone)]
@@ -95,16 +95,19 @@ impl Settings {
     /// The tasks this instance hands out are within the genesis's bounds
     /// (every node would refuse the rewards of others).
     pub(crate) fn check_tasks(&self, bounds: &TaskBounds) -> anyhow::Result<()> {
-        let (m, h) = (&bounds.matmul, &bounds.hash);
-        anyhow::ensure!((m.min..=m.max).contains(&self.matmul_n), "MATMUL_N must be in {}..={} (the genesis's bounds)", m.min, m.max);
-        anyhow::ensure!(
-            (h.min..=h.max).contains(&self.hash_difficulty_bits),
-            "HASH_DIFFICULTY_BITS must be in {}..={} (the genesis's bounds)",
-            h.min,
-            h.max
-        );
-        anyhow::ensure!((1..=m.max_reward).contains(&self.reward_matmul), "REWARD_MATMUL must be in 1..={} (the genesis's bounds)", m.max_reward);
-        anyhow::ensure!((1..=h.max_reward).contains(&self.reward_hash), "REWARD_HASH must be in 1..={} (the genesis's bounds)", h.max_reward);
+        let ours = [
+            ("MATMUL_N and REWARD_MATMUL", TaskSpec::Matmul { n: self.matmul_n }, self.reward_matmul, &bounds.matmul),
+            ("HASH_DIFFICULTY_BITS and REWARD_HASH", TaskSpec::Hash { difficulty_bits: self.hash_difficulty_bits }, self.reward_hash, &bounds.hash),
+        ];
+        for (names, spec, reward, b) in ours {
+            anyhow::ensure!(
+                bounds.admits(&spec, reward),
+                "{names} must be within the genesis's bounds: parameter {}..={}, reward 1..={}",
+                b.min,
+                b.max,
+                b.max_reward
+            );
+        }
         Ok(())
     }
 }

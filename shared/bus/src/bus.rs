@@ -58,19 +58,19 @@ impl std::fmt::Display for RequestId {
 pub struct Login {
     pub role: Role,
     pub node: String,
-    pub user: Option<String>,
+    /// The password of the user [`Role::user`] of (role, node).
     pub password: Option<SecretString>,
 }
 
 impl Login {
     /// No credentials (a server without users: tests of the services).
     pub fn open(role: Role, node: &str) -> Self {
-        Self { role, node: node.to_owned(), user: None, password: None }
+        Self { role, node: node.to_owned(), password: None }
     }
 
     /// With this (role, node)'s user and `password`.
     pub fn with_password(role: Role, node: &str, password: SecretString) -> Self {
-        Self { role, node: node.to_owned(), user: Some(role.user(node)), password: Some(password) }
+        Self { role, node: node.to_owned(), password: Some(password) }
     }
 }
 
@@ -88,11 +88,11 @@ impl Bus {
     pub async fn connect(url: &str, login: &Login) -> Result<Self, BusError> {
         let addr: async_nats::ServerAddr = url.parse().map_err(|e| BusError::transport(format!("NATS_URL {url:?}"), e))?;
         if addr.username().is_some() || addr.password().is_some() {
-            return Err(BusError::Protocol("NATS_URL must not carry credentials: give them as NATS_USER and NATS_PASSWORD".into()));
+            return Err(BusError::Protocol("NATS_URL must not carry credentials: give the password as NATS_PASSWORD (the user is <role>-<node>)".into()));
         }
         let mut options = async_nats::ConnectOptions::new();
-        if let (Some(user), Some(password)) = (&login.user, &login.password) {
-            options = options.user_and_password(user.clone(), password.expose_secret().to_owned());
+        if let Some(password) = &login.password {
+            options = options.user_and_password(login.role.user(&login.node), password.expose_secret().to_owned());
         }
         let client = options
             .name(format!("uwl-{}/{}", login.role.name(), login.node))

@@ -109,18 +109,21 @@ impl Contract {
 
     /// Checks the signature under one of `issuers` and decodes the record.
     /// Each process verifies a contract's signature once: later calls are
-    /// answered from a bounded memo keyed by (issuer, contract id).
+    /// answered from a bounded memo of (signer, record) by contract id,
+    /// valid while its signer is among `issuers`.
     pub fn open(issuers: &[PublicKey], contract_id: &str) -> Result<Self, ContractError> {
-        let keys: Vec<Hash32> = issuers.iter().map(|k| memo_key(k, contract_id)).collect();
-        if let Some(c) = keys.iter().find_map(|k| memo().get(k).cloned()) {
-            return Ok(c);
+        let key = Hash32::digest(&[b"uwl/contract-memo/v1", contract_id.as_bytes()]);
+        if let Some((signer, c)) = memo().get(&key) {
+            if issuers.contains(signer) {
+                return Ok(c.clone());
+            }
         }
         let (contract, signer): (Self, PublicKey) = token::open(issuers, CONTRACT_PREFIX, contract_id)?;
         let mut memo = memo();
         if memo.len() >= MEMO_CAP {
             memo.clear();
         }
-        memo.insert(memo_key(&signer, contract_id), contract.clone());
+        memo.insert(key, (signer, contract.clone()));
         Ok(contract)
     }
 
@@ -133,13 +136,9 @@ impl Contract {
 /// (about 200 bytes each); the memo starts afresh when full.
 const MEMO_CAP: usize = 65_536;
 
-static OPENED: LazyLock<Mutex<HashMap<Hash32, Contract>>> = LazyLock::new(Mutex::default);
+static OPENED: LazyLock<Mutex<HashMap<Hash32, (PublicKey, Contract)>>> = LazyLock::new(Mutex::default);
 
-fn memo_key(issuer: &PublicKey, contract_id: &str) -> Hash32 {
-    Hash32::digest(&[b"uwl/contract-memo/v1", issuer.0.as_bytes(), contract_id.as_bytes()])
-}
-
-fn memo() -> MutexGuard<'static, HashMap<Hash32, Contract>> {
+fn memo() -> MutexGuard<'static, HashMap<Hash32, (PublicKey, Contract)>> {
     OPENED.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -226,7 +225,7 @@ mod tests {
         // a genesis that does not list the issuer
         let mut other = g.clone();
         other.issuers = vec![NodeKey::from_secret("x", [44; 32]).public_key()];
-        assert_eq!(issued("alice", "t", 10, 1).check_issued(&other), Err(PairError::NotIssued), "the memo is keyed by issuer");
+        assert_eq!(issued("alice", "t", 10, 1).check_issued(&other), Err(PairError::NotIssued), "a remembered contract of an unlisted signer");
     }
 
     #[test]
