@@ -284,6 +284,22 @@ impl FaultCluster {
         }
     }
 
+    /// Writes every line every service logged to `target/fault-logs/<tag>.log`
+    /// (a failed run's whole evidence; the cluster goes with the test) and
+    /// prints the last lines.
+    pub fn save_logs(&self, tag: &str) {
+        let dir = crate::repo().join("target/fault-logs");
+        let path = dir.join(format!("{tag}.log"));
+        let saved = self
+            .compose(&["logs", "--no-color", "--timestamps"])
+            .and_then(|logs| Ok(std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, logs))?));
+        match saved {
+            Ok(()) => println!("--- every service's logs: {}", path.display()),
+            Err(e) => println!("--- service logs not saved: {e:#}"),
+        }
+        self.print_logs();
+    }
+
     pub fn fault_count(&self) -> usize {
         self.faults.lock().unwrap_or_else(PoisonError::into_inner).len()
     }

@@ -169,8 +169,7 @@ impl TestNet {
         let mut args = vec!["uwl-sync".to_owned()];
         args.extend(self.common(node, url, extra));
         args.extend(self.files(node));
-        args.extend(["--pull-interval-ms", "500", "--announce-interval-ms", "200", "--peer-timeout-ms", "1000"].map(str::to_owned));
-        args.extend(extra.iter().map(|s| s.to_string()));
+        args.extend(defaults_but(&[("--pull-interval-ms", "500"), ("--announce-interval-ms", "200"), ("--peer-timeout-ms", "1000")], extra));
         let settings = <uwl_sync::Settings as clap::Parser>::try_parse_from(args)?;
         Ok(Service::start(format!("sync/{node}"), uwl_sync::build(settings)))
     }
@@ -180,11 +179,7 @@ impl TestNet {
         let mut args = vec!["uwl-miner".to_owned()];
         args.extend(self.common(node, url, extra));
         args.extend(self.files(node));
-        args.extend(
-            ["--mine-interval-ms", "10", "--reconcile-interval-ms", "200", "--anti-entropy-interval-ms", "1000"]
-                .map(str::to_owned),
-        );
-        args.extend(extra.iter().map(|s| s.to_string()));
+        args.extend(defaults_but(&[("--mine-interval-ms", "10"), ("--reconcile-interval-ms", "200"), ("--anti-entropy-interval-ms", "1000")], extra));
         let settings = <uwl_miner::Settings as clap::Parser>::try_parse_from(args)?;
         Ok(Service::start(format!("miner/{node}"), uwl_miner::build(settings)))
     }
@@ -197,6 +192,12 @@ impl TestNet {
             self.genesis_file.display().to_string(),
         ]
     }
+}
+
+/// The fast timers `defaults` (flag, value) but those `extra` sets, then `extra`.
+fn defaults_but(defaults: &[(&str, &str)], extra: &[&str]) -> Vec<String> {
+    let kept = defaults.iter().filter(|(flag, _)| !extra.contains(flag)).flat_map(|(f, v)| [*f, *v]);
+    kept.chain(extra.iter().copied()).map(str::to_owned).collect()
 }
 
 /// The repository's root.

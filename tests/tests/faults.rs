@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+use uwl_bus::proto::MinerReceiptQuery;
 use uwl_tests::faults::*;
 use uwl_tests::*;
 
@@ -252,7 +253,16 @@ impl Run {
                 println!("  {:>6} ms {:<7} {:<8} {} {} {}", o.at_ms, o.entry, o.kind, o.code, &o.contract_id[..o.contract_id.len().min(24)], o.status);
             }
             println!("  fault windows {windows:?}, faults {:?}", self.cluster.faults.lock().map(|f| f.clone()).unwrap_or_default());
-            self.cluster.print_logs();
+            // Where each lost pair is now, as each node's miner tells it.
+            for id in v.lost.iter().take(20) {
+                let Some(op) = ops.iter().find(|o| o.code == 200 && o.contract_id == id.contract_id) else { continue };
+                let Ok(receipt_id) = uwl_ledger::Hash32::from_hex(&op.receipt_id) else { continue };
+                for n in nodes {
+                    let r = c.bus.ask(n, MinerReceiptQuery { receipt_id }, c.timeout, &uwl_bus::RequestId::new()).await;
+                    println!("  lost {} (acknowledged at {} ms by {}, {}): {n}'s miner: {r:?}", op.receipt_id, op.at_ms, op.entry, op.status);
+                }
+            }
+            self.cluster.save_logs(&format!("{name}-{}", self.seed));
             anyhow::bail!("{name} broke SPEC section 7 (see the history above)");
         }
         Ok(f)

@@ -80,6 +80,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
         peers,
         down: DownMarks::default(),
         wake: Notify::new(),
+        chain_turn: tokio::sync::Mutex::new(()),
         tip: watch::channel(genesis_tip).0,
         accept,
         settings,

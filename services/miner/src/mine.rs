@@ -17,6 +17,7 @@ impl Miner {
     /// it over. Returns whether to try again at once (a block was stored,
     /// or the tip moved).
     async fn mine_once(self: &Arc<Self>) -> Result<bool, RemoteError> {
+        let _turn = self.chain_turn.lock().await;
         let rid = RequestId::new();
         let cap = u64::from(self.genesis.params.max_pairs_per_block);
         let tip = *self.tip.borrow();

@@ -16,6 +16,7 @@ impl Miner {
     /// (every pending pair is looked up: on the timer only, not per block;
     /// mining filters pairs already in the chain in any case).
     pub(crate) async fn reconcile_once(self: &Arc<Self>, level: bool) -> Result<(), RemoteError> {
+        let _turn = self.chain_turn.lock().await;
         let rid = RequestId::new();
         // Orphaned blocks of the next event already reconciled from its
         // earlier pages (a large event comes in pages bounded in bytes; a

@@ -26,6 +26,12 @@ pub(crate) struct Miner {
     pub(crate) peers: Vec<String>,
     pub(crate) down: DownMarks,
     pub(crate) wake: Notify,
+    /// Held by each mining attempt (from reading its candidates to taking
+    /// what sync answered out of the mempool) and by each reconciliation:
+    /// a chain-replaced event is never applied between sync's answer to a
+    /// block and the mempool update that answer asks for, which would drop
+    /// a pair the event had just found pending and so left alone.
+    pub(crate) chain_turn: tokio::sync::Mutex<()>,
     pub(crate) tip: watch::Sender<TipInfo>,
     pub(crate) accept: mpsc::Sender<AcceptJob>,
     pub(crate) metrics: Metrics,
