@@ -10,8 +10,14 @@
 //! latency counts from the due time (no coordinated omission). Closed loop:
 //! N workers, each sending its next request when the previous one is done.
 //!
+//! With `--containers`, each measurement also reads every cluster
+//! container's CPU time (docker's cgroup accounting) before and after:
+//! CPU per reward, per service.
+//!
 //! Every measurement is appended as one JSON line to `--out`; `report`
 //! turns the file into the table and the plot.
+
+mod cpu;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
@@ -30,6 +36,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const MAX_IN_FLIGHT: usize = 4_096;
 /// Longest a reward may take to reach a block before it counts as `not_in_block`.
 const BLOCK_DEADLINE: Duration = Duration::from_secs(30);
+/// After an event (the leader killed), how long requests count as "after" it.
+const AFTER_EVENT: Duration = Duration::from_secs(5);
 
 #[derive(Parser, Debug)]
 #[command(name = "load", about = "Open/closed-loop load through nginx: rewards to a block, and the /livez floor")]
@@ -50,6 +58,13 @@ struct Cli {
     /// Clients to register and spread the load over.
     #[arg(long, default_value_t = 128)]
     clients: usize,
+    /// The cluster's containers whose CPU time is accounted:
+    /// `service=full-container-id,...` (the load generator's own excluded).
+    #[arg(long, env = "UWL_BENCH_CONTAINERS")]
+    containers: Option<String>,
+    /// The host's cgroup tree (mounted read-only when the generator runs in a container).
+    #[arg(long, env = "UWL_CGROUP_ROOT", default_value = "/sys/fs/cgroup")]
+    cgroup_root: PathBuf,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -161,12 +176,16 @@ struct Tally {
     /// ok completions per second since the start.
     timeline: Vec<u64>,
     last_done: Duration,
+    /// With an event at this offset: latency of requests due before it and
+    /// in the `AFTER_EVENT` after it.
+    event: Option<(Duration, Histogram<u64>, Histogram<u64>)>,
 }
 
 impl Tally {
-    fn new() -> Self {
+    fn new(event_at: Option<Duration>) -> Self {
         let h = || Histogram::new_with_bounds(1, 120_000_000, 3).expect("histogram bounds");
-        Self { block: h(), ack: h(), ok: 0, errors: BTreeMap::new(), timeline: Vec::new(), last_done: Duration::ZERO }
+        let event = event_at.map(|at| (at, h(), h()));
+        Self { block: h(), ack: h(), ok: 0, errors: BTreeMap::new(), timeline: Vec::new(), last_done: Duration::ZERO, event }
     }
 
     fn error(&mut self, kind: impl Into<String>) {
@@ -328,6 +347,14 @@ fn record(tally: &Mutex<Tally>, start: Instant, due: Instant, outcome: Outcome) 
             t.ok += 1;
             let us = |d: Duration| (d.as_micros() as u64).clamp(1, 120_000_000);
             t.block.saturating_record(us(due.elapsed()));
+            let offset = due.saturating_duration_since(start);
+            if let Some((at, before, after)) = &mut t.event {
+                if offset < *at {
+                    before.saturating_record(us(due.elapsed()));
+                } else if offset < *at + AFTER_EVENT {
+                    after.saturating_record(us(due.elapsed()));
+                }
+            }
             t.ack.saturating_record(us(ack));
             let sec = done.as_secs() as usize;
             if t.timeline.len() <= sec {
@@ -342,7 +369,7 @@ fn record(tally: &Mutex<Tally>, start: Instant, due: Instant, outcome: Outcome) 
 /// Runs one measurement; `event` is a shell command run part way through.
 async fn measure(ctx: &Arc<Ctx>, target: Target, shape: Shape, duration: Duration, jobs: Vec<Job>, event: Option<(Duration, String)>) -> (Tally, Option<f64>) {
     let jobs = Arc::new(jobs);
-    let tally = Arc::new(Mutex::new(Tally::new()));
+    let tally = Arc::new(Mutex::new(Tally::new(event.as_ref().map(|(at, _)| *at))));
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let event_task = event.map(|(at, cmd)| {
@@ -412,8 +439,16 @@ fn ms(h: &Histogram<u64>, q: f64) -> f64 {
     h.value_at_quantile(q) as f64 / 1_000.0
 }
 
-#[allow(clippy::too_many_arguments)]
-fn summary(label: &str, scenario: &str, target: Target, shape: Shape, duration: Duration, t: &Tally, counters: Option<(Counters, Counters)>, event_at: Option<f64>) -> Value {
+/// What a measurement saw besides its own tally: the cluster view's
+/// counters and CPU by service, before and after.
+struct Around {
+    counters: Option<(Counters, Counters)>,
+    cpu: Option<cpu::CpuNs>,
+    event_at: Option<f64>,
+}
+
+fn summary(label: &str, scenario: &str, target: Target, shape: Shape, duration: Duration, t: &Tally, around: Around) -> Value {
+    let Around { counters, cpu, event_at } = around;
     let elapsed = t.last_done.max(duration).as_secs_f64();
     let throughput = t.ok as f64 / elapsed;
     let (mode, offered, concurrency) = match shape {
@@ -432,6 +467,12 @@ fn summary(label: &str, scenario: &str, target: Target, shape: Shape, duration: 
         "p999_ms": ms(&t.block, 0.999), "max_ms": t.block.max() as f64 / 1_000.0,
         "ack_p50_ms": ms(&t.ack, 0.5), "ack_p99_ms": ms(&t.ack, 0.99),
         "timeline": t.timeline, "cluster": deltas, "event_at_s": event_at,
+        // CPU per completed request (reward in a block, or /livez answer), by service and in all
+        "cpu_us_per_ok": cpu.as_ref().map(|c| c.iter().map(|(s, ns)| (s.clone(), json!(*ns as f64 / 1_000.0 / t.ok.max(1) as f64))).collect::<serde_json::Map<_, _>>()),
+        "cpu_us_per_ok_total": cpu.as_ref().map(|c| c.values().sum::<u64>() as f64 / 1_000.0 / t.ok.max(1) as f64),
+        "before_event_p50_ms": t.event.as_ref().map(|e| ms(&e.1, 0.5)), "before_event_p99_ms": t.event.as_ref().map(|e| ms(&e.1, 0.99)),
+        "after_event_p50_ms": t.event.as_ref().map(|e| ms(&e.2, 0.5)), "after_event_p99_ms": t.event.as_ref().map(|e| ms(&e.2, 0.99)),
+        "after_event_s": AFTER_EVENT.as_secs_f64(),
     })
 }
 
@@ -439,13 +480,16 @@ struct Runner {
     ctx: Arc<Ctx>,
     out: PathBuf,
     label: String,
+    containers: Option<cpu::Containers>,
 }
 
 impl Runner {
     async fn run(&self, scenario: &str, target: Target, shape: Shape, duration: Duration, n_jobs: usize, event: Option<(Duration, String)>) -> anyhow::Result<Value> {
         let jobs = if target == Target::Submit { self.ctx.prepare(n_jobs).await? } else { Vec::new() };
         let before = if target == Target::Submit { Some(self.ctx.cluster_counters().await) } else { None };
+        let cpu_before = self.containers.as_ref().map(cpu::Containers::read);
         let (t, event_at) = measure(&self.ctx, target, shape, duration, jobs, event).await;
+        let cpu = self.containers.as_ref().zip(cpu_before).map(|(c, before)| cpu::used(&before, &c.read()));
         let counters = match before {
             Some(b) => {
                 // The cluster view is scraped every 2 s.
@@ -454,9 +498,9 @@ impl Runner {
             }
             None => None,
         };
-        let v = summary(&self.label, scenario, target, shape, duration, &t, counters, event_at);
+        let v = summary(&self.label, scenario, target, shape, duration, &t, Around { counters, cpu, event_at });
         eprintln!(
-            "  {scenario} {} {}: {:.0}/s ok={} p50={:.1} ms p99={:.1} ms errors={}",
+            "  {scenario} {} {}: {:.0}/s ok={} p50={:.1} ms p99={:.1} ms cpu/ok={} errors={}",
             target.name(),
             match shape {
                 Shape::Open { rate } => format!("open {rate}/s"),
@@ -466,6 +510,7 @@ impl Runner {
             t.ok,
             v["p50_ms"].as_f64().unwrap_or(0.0),
             v["p99_ms"].as_f64().unwrap_or(0.0),
+            v["cpu_us_per_ok_total"].as_f64().map_or("-".into(), |us| format!("{us:.0} us")),
             v["errors"],
         );
         if let Some(dir) = self.out.parent() {
@@ -498,7 +543,8 @@ async fn main() -> anyhow::Result<()> {
     let url = cli.url.trim_end_matches('/').to_owned();
     let clients = Ctx::register(&url, &http, cli.clients).await.with_context(|| format!("registering clients at {url}"))?;
     let metrics_url = cli.metrics_url.trim_end_matches('/').to_owned();
-    let runner = Runner { ctx: Arc::new(Ctx { http, url, metrics_url, clients, leader: Mutex::default() }), out: cli.out, label: cli.label };
+    let containers = cli.containers.as_deref().map(|spec| cpu::Containers::new(&cli.cgroup_root, spec)).transpose()?;
+    let runner = Runner { ctx: Arc::new(Ctx { http, url, metrics_url, clients, leader: Mutex::default() }), out: cli.out, label: cli.label, containers };
     match cli.cmd {
         Cmd::Sweep { mut rates, fractions, step_s } => {
             if rates.is_empty() {

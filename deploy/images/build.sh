@@ -7,10 +7,25 @@
 #                      compiles once), uwl:release with release ones (what
 #                      deploy/cluster runs)
 # The binaries are built once on the host with PROFILE (default: dev).
+# uwl:<tag> carries a digest of the sources it was built from (label
+# uwl.sources); with --if-stale nothing is built when it matches.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 profile=${PROFILE:-dev}
+tag=$([[ "$profile" == dev ]] && echo dev || echo "$profile")
+
+# Every file the image is made of, committed or not, by content.
+sources=$(cd "$root" && git ls-files -co --exclude-standard -- Cargo.toml Cargo.lock services shared nats nginx deploy/images \
+  | LC_ALL=C sort | while IFS= read -r f; do if [[ -f "$f" ]]; then sha256sum "$f"; fi; done | sha256sum | cut -c1-16)
+if [[ "${1:-}" == --if-stale ]]; then
+  have=$(docker image inspect -f '{{ index .Config.Labels "uwl.sources" }}' "uwl:$tag" 2>/dev/null || true)
+  if [[ "$have" == "$sources" ]]; then
+    echo "uwl:$tag is current (sources $sources)"
+    exit 0
+  fi
+  echo "uwl:$tag ${have:+was built from sources $have: }rebuilding for sources $sources"
+fi
 
 "$here/base.sh"
 docker build -q -t uwl-nats:dev -f "$here/nats.Dockerfile" "$root/nats" >/dev/null
@@ -26,6 +41,5 @@ rm -rf "$stage" && mkdir -p "$stage/bin" "$stage/nginx"
 for b in "${bins[@]}"; do cp "$root/target/$dir/$b" "$stage/bin/"; done
 cp -r "$root/nats" "$stage/nats"
 cp "$root/nginx/nginx.conf.template" "$here/nginx-start" "$stage/nginx/"
-tag=$([[ "$profile" == dev ]] && echo dev || echo "$profile")
-docker build -q -t "uwl:$tag" -f "$here/uwl.Dockerfile" "$stage" >/dev/null
+docker build -q -t "uwl:$tag" --label "uwl.sources=$sources" -f "$here/uwl.Dockerfile" "$stage" >/dev/null
 echo "built uwl:$tag ($profile binaries)"

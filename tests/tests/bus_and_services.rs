@@ -215,6 +215,7 @@ async fn services_expose_metrics_and_health_and_the_cluster_view_sees_both_nodes
         "uwl_cluster_requeued_total",
         "uwl_cluster_oldest_pending_age_seconds",
         "uwl_cluster_tip_divergence_blocks",
+        "uwl_cluster_tip_hashes",
         "uwl_cluster_service_up{node=\"node-2\",service=\"miner\"} 1",
     ] {
         assert!(text.contains(needle), "cluster view lacks {needle}:\n{text}");

@@ -390,6 +390,44 @@ async fn option_a_with_its_leader_dead_recovers_within_a_round() -> anyhow::Resu
     Ok(())
 }
 
+/// The answer to a submission carries the block that took the pair when
+/// one comes within `WAIT_BLOCK_MS`: sync announces what each block carries
+/// and the waiting submission is woken by it (the wait's limit alone would
+/// answer `in_block: false`). On either node's ingest, whichever node mines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submission_is_answered_with_the_block_that_carries_it() -> anyhow::Result<()> {
+    let _serial = serial();
+    let nats = nats().await?;
+    let net = TestNet::new(2, fast_params())?;
+    let services = node_services(&net, &nats.url, &[])?;
+    let (i1, h1) = net.ingest("node-1", &nats.url, &["--wait-block-ms", "10000"]).await?;
+    let (i2, h2) = net.ingest("node-2", &nats.url, &["--wait-block-ms", "10000"]).await?;
+    let c = Client::connect(&nats.url).await?;
+    c.ready("node-1", true).await?;
+    c.ready("node-2", true).await?;
+    for h in [&h1, &h2, &h1, &h2] {
+        let (client, key) = h.register().await?;
+        let task = h.task(&key, "hash").await?;
+        let a = h.submit(&key, &client, task["contract_id"].as_str().unwrap_or(""), &solve_task(&task)?).await?;
+        assert_eq!((a.0, &a.1["status"], &a.1["in_block"]), (200, &json!("accepted"), &json!(true)), "{}", a.1);
+        let index = a.1["block_index"].as_u64().unwrap_or_default();
+        assert!(a.1["confirmations"].as_u64() >= Some(1), "{}", a.1);
+        // the block named is the one that holds the pair
+        let chain = wait_for("the named block on node-1", Duration::from_secs(10), || async {
+            let chain = c.chain("node-1").await?;
+            Ok(chain.iter().any(|b| b.index == index && b.hash.to_hex() == a.1["block_hash"].as_str().unwrap_or_default()).then_some(chain))
+        })
+        .await?;
+        let receipt = a.1["receipt_id"].as_str().unwrap_or_default();
+        let block = chain.iter().find(|b| b.index == index).map(|b| b.transactions.iter().any(|p| p.receipt_id().to_hex() == receipt));
+        assert_eq!(block, Some(true), "block {index} carries receipt {receipt}");
+    }
+    for i in [i1, i2] {
+        i.stop().await?;
+    }
+    stop_all(services).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_sees_pending_then_in_block() -> anyhow::Result<()> {
     let _serial = serial();

@@ -44,7 +44,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
-use uwl_bus::proto::{IngestReport, TipAnnouncement};
+use uwl_bus::proto::{IngestReport, NewBlock, TipAnnouncement};
 use uwl_bus::{BusError, RequestId};
 use uwl_ledger::{Genesis, NodeKey};
 use uwl_runtime::Runtime;
@@ -107,6 +107,7 @@ impl App {
         let router = http::router(state.clone());
         rt.spawn("http", async move { axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await });
         rt.spawn_worker("hear tips", hear_tips(state.clone(), workers.clone()));
+        rt.spawn_worker("hear new blocks", hear_new_blocks(state.clone(), workers.clone()));
         rt.spawn_worker("report", report_loop(state.clone(), workers));
         let registry = state.metrics.registry.clone();
         rt.run(registry, || (true, serde_json::json!({})), shutdown).await
@@ -125,6 +126,16 @@ async fn hear_tips(state: Shared, stop: CancellationToken) -> Result<(), BusErro
         if state.tips.heard(&ann.node_id, ann.tip) {
             state.tip_changed.notify_waiters();
         }
+    }
+    Ok(())
+}
+
+/// Every node's new blocks wake the submissions waiting for their pairs.
+async fn hear_new_blocks(state: Shared, stop: CancellationToken) -> Result<(), BusError> {
+    let mut blocks = state.bus.subscribe::<NewBlock>(uwl_bus::subjects::ANY_NODE).await?;
+    loop {
+        let b = tokio::select! { _ = stop.cancelled() => break, b = blocks.next() => match b { Some(b) => b, None => break } };
+        state.confirmations.landed(&b);
     }
     Ok(())
 }

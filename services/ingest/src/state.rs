@@ -3,6 +3,7 @@
 
 use crate::auth::Authenticator;
 use crate::batch::Coalescer;
+use crate::blocks::Confirmations;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::placement::TipView;
@@ -35,6 +36,8 @@ pub(crate) struct Ingest {
     /// Leaders whose miner timed out, skipped for a while.
     pub(crate) leaders_down: DownMarks,
     pub(crate) tip_changed: Notify,
+    /// Submissions waiting for the block that carries their pair.
+    pub(crate) confirmations: Confirmations,
     pub(crate) permits: Semaphore,
     pub(crate) metrics: Metrics,
     /// Where identities landed in each node's chain (with its tip), coalesced.
@@ -97,6 +100,7 @@ impl Ingest {
             tips: TipView::default(),
             leaders_down: DownMarks::default(),
             tip_changed: Notify::new(),
+            confirmations: Confirmations::default(),
             metrics,
             landed,
             pending,

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 use uwl_bus::proto::{ClusterView, IngestReport, MinerStatsQuery, SyncStatsQuery};
 use uwl_bus::{serve, Bus, BusError, RequestId};
-use uwl_ledger::Genesis;
+use uwl_ledger::{Genesis, TipInfo};
 use uwl_runtime::{millis, CommonSettings, Runtime};
 
 #[derive(Parser, Debug, Clone)]
@@ -52,6 +52,7 @@ struct Gauges {
     forwards: IntGaugeVec,
     stalls: IntGaugeVec,
     divergence: IntGauge,
+    tip_hashes: IntGauge,
 }
 
 impl Gauges {
@@ -84,9 +85,14 @@ impl Gauges {
                 &["node", "service"],
             )?,
             divergence: IntGauge::new("cluster_tip_divergence_blocks", "Highest minus lowest tip index over answering nodes")?,
+            tip_hashes: IntGauge::new(
+                "cluster_tip_hashes",
+                "Distinct tip hashes over answering nodes: 1 when every node is on the same chain (two chains of equal height read 2)",
+            )?,
             registry: registry.clone(),
         };
         registry.register(Box::new(gauges.divergence.clone()))?;
+        registry.register(Box::new(gauges.tip_hashes.clone()))?;
         Ok(gauges)
     }
 }
@@ -100,7 +106,7 @@ async fn scrape(bus: &Bus, g: &Gauges, nodes: &[String], timeout: Duration) {
         if let Ok(s) = sync {
             if let Some(t) = s.tip {
                 g.tip.with_label_values(&[node]).set(t.index as i64);
-                tips.push(t.index);
+                tips.push(t);
             }
             for (creator, n) in &s.blocks_by_creator {
                 g.blocks.with_label_values(&[node, creator]).set(*n as i64);
@@ -120,8 +126,35 @@ async fn scrape(bus: &Bus, g: &Gauges, nodes: &[String], timeout: Duration) {
             g.stalls.with_label_values(&[node, "miner"]).set(m.bus_stalls_total as i64);
         }
     }
-    if let (Some(max), Some(min)) = (tips.iter().max(), tips.iter().min()) {
-        g.divergence.set((max - min) as i64);
+    if let Some((blocks, hashes)) = spread(&tips) {
+        g.divergence.set(blocks as i64);
+        g.tip_hashes.set(hashes as i64);
+    }
+}
+
+/// How far apart the answering nodes' tips are: in blocks (highest minus
+/// lowest index) and in chains (distinct tip hashes; 1 when all agree).
+fn spread(tips: &[TipInfo]) -> Option<(u64, usize)> {
+    let (max, min) = (tips.iter().map(|t| t.index).max()?, tips.iter().map(|t| t.index).min()?);
+    let hashes: std::collections::HashSet<_> = tips.iter().map(|t| t.hash).collect();
+    Some((max - min, hashes.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uwl_ledger::Hash32;
+
+    fn tip(index: u64, h: u8) -> TipInfo {
+        TipInfo { index, timestamp: 0, hash: Hash32([h; 32]) }
+    }
+
+    #[test]
+    fn tips_diverge_by_hash_not_only_by_height() {
+        assert_eq!(spread(&[]), None);
+        assert_eq!(spread(&[tip(5, 1), tip(5, 1)]), Some((0, 1)), "same chain");
+        assert_eq!(spread(&[tip(5, 1), tip(5, 2)]), Some((0, 2)), "two chains of equal height");
+        assert_eq!(spread(&[tip(7, 1), tip(5, 2), tip(7, 1)]), Some((2, 2)));
     }
 }
 

@@ -55,20 +55,20 @@ impl Node {
 
     /// A block from this node's miner: it must extend the tip.
     pub(crate) async fn append(self: Arc<Self>, req: AppendRequest) -> Result<AppendReply, RemoteError> {
-        let (genesis, now) = (self.genesis.clone(), self.now());
+        let (genesis, now, me) = (self.genesis.clone(), self.now(), self.id.clone());
         let block = req.block;
         let reply = self
-            .with_store(move |s| -> uwl_store::Result<AppendReply> {
+            .with_store(move |s| -> uwl_store::Result<(AppendReply, Option<NewBlock>)> {
                 let tip = s.tip().tip_info();
                 if block.prev_hash != tip.hash || block.index != tip.index + 1 {
-                    return Ok(AppendReply::NotOnTip { tip });
+                    return Ok((AppendReply::NotOnTip { tip }, None));
                 }
                 let slice = s.slice_for(std::slice::from_ref(&block))?;
                 match check_fork(&slice, &tip, std::slice::from_ref(&block), &genesis, now) {
                     Ok(()) => {}
                     Err(e) if matches!(e.error, BlockError::DuplicateIdentity(_)) && !slice.landed.is_empty() => {
                         let ids = block.transactions.iter().map(|p| p.identity()).filter(|id| slice.landed.contains_key(id));
-                        return Ok(AppendReply::Duplicates { ids: ids.collect(), tip });
+                        return Ok((AppendReply::Duplicates { ids: ids.collect(), tip }, None));
                     }
                     Err(e) => {
                         let pairs = match &e.error {
@@ -78,24 +78,26 @@ impl Node {
                             BlockError::DuplicateIdentity(id) => vec![id.clone()],
                             _ => Vec::new(),
                         };
-                        return Ok(AppendReply::Invalid { reason: e.to_string(), pairs });
+                        return Ok((AppendReply::Invalid { reason: e.to_string(), pairs }, None));
                     }
                 }
                 match s.apply(tip.index, std::slice::from_ref(&block), now) {
-                    Ok(_) => Ok(AppendReply::Appended { tip: block.tip_info() }),
+                    Ok(_) => Ok((AppendReply::Appended { tip: block.tip_info() }, Some(NewBlock::of(&me, &block, block.tip_info())))),
                     Err(uwl_store::StoreError::BalanceOverflow { client_id }) => {
                         let pairs = block.transactions.iter().filter(|p| p.client_id() == client_id).map(TxPair::identity).collect();
-                        Ok(AppendReply::Invalid { reason: format!("the balance of {client_id:?} would overflow"), pairs })
+                        Ok((AppendReply::Invalid { reason: format!("the balance of {client_id:?} would overflow"), pairs }, None))
                     }
                     Err(e) => Err(e),
                 }
             })
             .await?
             .map_err(RemoteError::internal)?;
+        let (reply, new) = reply;
         if let AppendReply::Appended { tip } = &reply {
             self.metrics.blocks_appended.with_label_values(&["miner"]).inc();
             self.set_tip(*tip);
         }
+        self.announce_blocks(new.as_slice()).await;
         Ok(reply)
     }
 

@@ -6,7 +6,7 @@ use crate::Settings;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::watch;
 use tracing::debug;
-use uwl_bus::proto::TipAnnouncement;
+use uwl_bus::proto::{NewBlock, TipAnnouncement};
 use uwl_bus::{Bus, RemoteError};
 use uwl_ledger::{Clock, Genesis, SystemClock, TipInfo};
 use uwl_store::ChainStore;
@@ -46,6 +46,17 @@ impl Node {
     pub(crate) fn set_tip(&self, tip: TipInfo) {
         self.metrics.tip_index.set(tip.index as i64);
         self.tip.send_replace(tip);
+    }
+
+    /// Tells the ingests what blocks just applied carry (a message each:
+    /// a block's fits one message, a long adoption's many would not).
+    pub(crate) async fn announce_blocks(&self, blocks: &[NewBlock]) {
+        for b in blocks {
+            if let Err(e) = self.bus.publish(&self.id, b).await {
+                debug!(%e, index = b.index, "new block's contents not published (waiters fall back to their deadline)");
+                return;
+            }
+        }
     }
 
     pub(crate) async fn announce(&self) {

@@ -13,7 +13,8 @@ use uwl_store::Replaced as Replacement;
 const MAX_PULL_BLOCKS: usize = 20_000;
 
 enum Step {
-    Adopted(Replacement, TipInfo),
+    /// Applied; the tip after; what each applied block carries.
+    Adopted(Box<Replacement>, TipInfo, Vec<NewBlock>),
     Known,
     NotBetter,
     Rejected(AdoptError),
@@ -55,7 +56,7 @@ impl Node {
             let more = last.index < reply.tip.index;
             incoming.extend(reply.blocks);
             let batch = incoming.clone();
-            let (genesis, now) = (self.genesis.clone(), self.now());
+            let (genesis, now, me) = (self.genesis.clone(), self.now(), self.id.clone());
             let step = self
                 .with_store(move |s| -> uwl_store::Result<Step> {
                     let slice = s.slice_for(&batch)?;
@@ -65,7 +66,9 @@ impl Node {
                                 debug!(%d, "part of the candidate deferred");
                             }
                             let r = s.apply(fork_point.index, &blocks, now)?;
-                            Step::Adopted(r, s.tip().tip_info())
+                            let tip = s.tip().tip_info();
+                            let new = blocks.iter().map(|b| NewBlock::of(&me, b, tip)).collect();
+                            Step::Adopted(Box::new(r), tip, new)
                         }
                         Ok(Plan::Known) => Step::Known,
                         Ok(Plan::NotBetter { .. }) => Step::NotBetter,
@@ -76,8 +79,9 @@ impl Node {
                 .map_err(BusError::Remote)?
                 .map_err(|e| BusError::Remote(RemoteError::internal(e)))?;
             match step {
-                Step::Adopted(replaced, tip) => {
-                    result = self.adopted(peer, replaced, tip, incoming.len()).await;
+                Step::Adopted(replaced, tip, new) => {
+                    result = self.adopted(peer, *replaced, tip, incoming.len()).await;
+                    self.announce_blocks(&new).await;
                     incoming.clear();
                 }
                 Step::Known => incoming.clear(),

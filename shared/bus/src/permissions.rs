@@ -75,8 +75,8 @@ impl Role {
         };
         let (mut publish, mut subscribe) = match self {
             Role::Sync => (
-                // pulls from peers; replaced hints and tips of its own node
-                [vec![subjects::sync_read(ANY), subjects::sync_replaced(node), subjects::tips(node)],
+                // pulls from peers; replaced hints, tips and new blocks' contents of its own node
+                [vec![subjects::sync_read(ANY), subjects::sync_replaced(node), subjects::tips(node), subjects::landed(node)],
                     replies(&[(Role::Sync, ANY), (Role::Miner, node), (Role::Ingest, ANY), (Role::Metrics, ANY)])]
                 .concat(),
                 vec![subjects::sync_read(node), subjects::sync_append(node), subjects::sync_events(node), subjects::tips(ANY)],
@@ -103,7 +103,7 @@ impl Role {
                     subjects::INGEST_REPORTS.to_owned(),
                     subjects::METRICS_CLUSTER.to_owned(),
                 ],
-                vec![subjects::tips(ANY)],
+                vec![subjects::tips(ANY), subjects::landed(ANY)],
             ),
             Role::Metrics => (
                 [vec![subjects::sync_read(ANY), subjects::miner_read(ANY)], replies(&[(Role::Ingest, ANY)])].concat(),

@@ -31,6 +31,12 @@ pub fn tips(node: &str) -> String {
     format!("uwl.chain.tips.{node}")
 }
 
+/// What each block `node`'s sync applies carries (only that sync may
+/// publish there): submissions waiting for a block are woken by it.
+pub fn landed(node: &str) -> String {
+    format!("uwl.chain.landed.{node}")
+}
+
 /// Pairs offered to a miner (the leader is reached on its own node's subject).
 pub fn miner_submit(node: &str) -> String {
     format!("uwl.miner.{node}.submit")

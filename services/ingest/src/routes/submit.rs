@@ -126,6 +126,9 @@ pub(crate) async fn submit_work(
         return Err(ApiError::InvalidResult("the result does not solve the task".into()));
     }
 
+    // Waiting for the block starts before the pair is placed: no block
+    // carrying it can be announced unseen in between.
+    let waiting = (!state.settings.wait_block.is_zero()).then(|| state.confirmations.expect(&receipt_id));
     let t = std::time::Instant::now();
     let routed = state.route(&pair, tip, &rid).await?;
     phase("place", t);
@@ -136,9 +139,9 @@ pub(crate) async fn submit_work(
         MinerStatus::Conflict => return Err(ApiError::Conflict { existing: r.existing_receipt.unwrap_or(r.receipt_id) }),
     };
     let mut block = r.in_block.clone();
-    if block.is_none() && !state.settings.wait_block.is_zero() {
+    if let Some(waiting) = waiting.filter(|_| block.is_none()) {
         let t = std::time::Instant::now();
-        block = state.wait_for_block(&r.served_by, &pair, state.settings.wait_block, &rid).await;
+        block = waiting.wait(state.settings.wait_block).await;
         phase("block", t);
     }
     let placed = Placed { status, receipt_id, block, served_by: &r.served_by, leader: &routed.leader, fallback: routed.fallback, replicated: r.replicated };

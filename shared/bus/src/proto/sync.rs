@@ -173,6 +173,45 @@ impl Publication for TipAnnouncement {
     }
 }
 
+/// Published on [`subjects::landed`] of its node by sync for each block it
+/// applies (its miner's, or a peer's it adopted): which pairs the block
+/// carries, compactly, so ingest wakes exactly the submissions waiting for
+/// them, with no look-up. `tip`: the chain's tip once the block was applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewBlock {
+    pub node_id: String,
+    pub index: u64,
+    pub hash: Hash32,
+    pub tip: TipInfo,
+    /// [`receipt_key`] of each pair's receipt id.
+    pub receipts: Vec<u64>,
+}
+
+impl NewBlock {
+    pub fn of(node_id: &str, block: &Block, tip: TipInfo) -> Self {
+        let receipts = block.transactions.iter().map(|p| receipt_key(&p.receipt_id())).collect();
+        Self { node_id: node_id.to_owned(), index: block.index, hash: block.hash, tip, receipts }
+    }
+}
+
+/// A receipt id's first 8 bytes as a number: what [`NewBlock`] carries per
+/// pair (a waiter matches its own receipt's key; a collision would need a
+/// 64-bit preimage of another client's receipt).
+pub fn receipt_key(r: &ReceiptId) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&r.0[..8]);
+    u64::from_be_bytes(b)
+}
+
+impl Publication for NewBlock {
+    fn subject(node: &str) -> String {
+        subjects::landed(node)
+    }
+    fn sender(&self) -> Option<&str> {
+        Some(&self.node_id)
+    }
+}
+
 /// Published on [`subjects::sync_replaced`] after a chain replacement
 /// (the event's sequence number): the node's miner fetches events now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
