@@ -128,10 +128,10 @@ fn every_setting_is_documented() {
         uwl_metrics::Settings::command(),
         uwl_ingest::Settings::command(),
         uwl_worker::Settings::command(),
-        uwl_admin::Init::command(),
+        uwl_admin::Cli::command(),
     ];
     let mut missing = Vec::new();
-    for cmd in &commands {
+    for cmd in commands.iter().flat_map(|c| std::iter::once(c).chain(c.get_subcommands())) {
         for arg in cmd.get_arguments() {
             if let Some(env) = arg.get_env().and_then(|e| e.to_str()) {
                 if !table.contains(&format!("`{env}`")) && !missing.contains(&env.to_owned()) {

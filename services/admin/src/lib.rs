@@ -8,12 +8,32 @@
 
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
+mod verify;
+pub use verify::{report, verify, Verify};
+
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use uwl_ledger::{Genesis, NetworkParams, NodeKey, TaskBounds, MAX_ISSUERS};
 
+/// `uwl-admin` alone initialises the deployment (the compose `init`
+/// service); its subcommands are operators' tools.
 #[derive(clap::Parser, Debug, Clone)]
-#[command(name = "uwl-admin", about = "Generates validator keys, the issuer keys and the genesis file")]
+#[command(name = "uwl-admin", about = "Generates validator keys, the issuer keys and the genesis file; operators' tools as subcommands")]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub init: Init,
+    #[command(subcommand)]
+    pub cmd: Option<Cmd>,
+}
+
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum Cmd {
+    /// Checks a chain store offline, from block 0 (exit status 1 on any fault).
+    Verify(Verify),
+}
+
+#[derive(clap::Args, Debug, Clone)]
 pub struct Init {
     /// Validators, e.g. node-1,node-2.
     #[arg(long, env = "VALIDATORS", value_delimiter = ',', required = true)]
@@ -129,6 +149,22 @@ mod tests {
             let key = NodeKey::load_or_generate(&key_path(&root.path().join("keys").join(&v.node_id)), &v.node_id)?;
             assert_eq!(key.public_key(), v.public_key, "{}'s key listed", v.node_id);
         }
+        Ok(())
+    }
+
+    /// `uwl-admin` alone is the deployment step (its settings required);
+    /// `uwl-admin verify` needs none of them and never creates a store.
+    #[test]
+    fn init_alone_and_verify_as_a_subcommand() -> anyhow::Result<()> {
+        use clap::Parser;
+        assert!(Cli::try_parse_from(["uwl-admin", "--validators", "node-1"])?.cmd.is_none());
+        let root = tempfile::tempdir()?;
+        init(&cfg(root.path()))?;
+        let store = root.path().join("chain.sqlite");
+        let cli = Cli::try_parse_from(["uwl-admin", "verify", "--store", store.to_str().unwrap_or_default(), "--genesis-file", root.path().join("config/genesis.json").to_str().unwrap_or_default()])?;
+        let Some(Cmd::Verify(v)) = cli.cmd else { anyhow::bail!("verify parsed as {:?}", cli.cmd) };
+        let err = verify(&v).expect_err("no store there").to_string();
+        assert!(err.contains("not a file") && !store.exists(), "{err}");
         Ok(())
     }
 

@@ -1,12 +1,24 @@
 use clap::Parser;
+use uwl_admin::{Cli, Cmd};
 
 fn main() -> anyhow::Result<()> {
-    let cfg = uwl_admin::Init::parse();
-    let g = uwl_admin::init(&cfg)?;
-    println!(
-        "genesis {} with validators {}",
-        g.digest(),
-        g.validators.iter().map(|v| v.node_id.as_str()).collect::<Vec<_>>().join(", ")
-    );
+    let cli = Cli::parse();
+    match cli.cmd {
+        None => {
+            let g = uwl_admin::init(&cli.init)?;
+            println!(
+                "genesis {} with validators {}",
+                g.digest(),
+                g.validators.iter().map(|v| v.node_id.as_str()).collect::<Vec<_>>().join(", ")
+            );
+        }
+        Some(Cmd::Verify(v)) => {
+            let audit = uwl_admin::verify(&v)?;
+            print!("{}", uwl_admin::report(&audit));
+            if !audit.is_sound() {
+                std::process::exit(1);
+            }
+        }
+    }
     Ok(())
 }

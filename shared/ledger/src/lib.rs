@@ -14,6 +14,7 @@
 
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
+mod audit;
 mod block;
 mod clock;
 mod contract;
@@ -29,6 +30,7 @@ mod token;
 mod tx;
 mod validate;
 
+pub use audit::{audit_chain, ChainAudit};
 pub use block::{Block, TipInfo};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use contract::{Contract, ContractError, KindBounds, TaskBounds, TaskSpec};

@@ -32,7 +32,7 @@ pub struct ChainStats {
 /// A node's chain. Not `Sync`: its owner serialises access.
 #[derive(Debug)]
 pub struct ChainStore {
-    conn: Connection,
+    pub(crate) conn: Connection,
     tip: Block,
     blocks_read: AtomicU64,
 }

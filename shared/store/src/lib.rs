@@ -15,12 +15,14 @@
 
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
+mod audit;
 mod chain;
 mod db;
 mod mempool;
 mod records;
 mod schema;
 
+pub use audit::StoreAudit;
 pub use chain::{ChainStats, ChainStore, Replaced, CHAIN_SCHEMA_VERSION};
 pub use mempool::{Insert, Mempool, Origin, MEMPOOL_SCHEMA_VERSION};
 
