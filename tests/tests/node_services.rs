@@ -472,3 +472,39 @@ async fn a_replacement_larger_than_one_message_is_reconciled_in_pages() -> anyho
     }
     Ok(())
 }
+
+/// `uwl-admin status` while the nodes run: both answer on one chain and the
+/// leader is named; with node-2's miner stopped, the report says so and
+/// the cluster is not healthy (the command's exit status).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_status_shows_every_node_and_what_does_not_answer() -> anyhow::Result<()> {
+    let _serial = serial();
+    let nats = nats().await?;
+    let net = TestNet::new(2, fast_params())?;
+    let c = Client::connect(&nats.url).await?;
+    let (s1, m1) = (net.sync("node-1", &nats.url, &[])?, net.miner("node-1", &nats.url, &[])?);
+    let (s2, m2) = (net.sync("node-2", &nats.url, &[])?, net.miner("node-2", &nats.url, &[])?);
+    c.ready("node-1", true).await?;
+    c.ready("node-2", true).await?;
+    let cfg = uwl_admin::Status { nats_url: nats.url.clone(), nats_password: None, genesis_file: net.genesis_file.clone(), timeout: Duration::from_secs(2) };
+    let st = wait_for("status: one chain", LONG, || async {
+        let st = uwl_admin::status(&cfg).await?;
+        Ok(st.healthy().then_some(st))
+    })
+    .await?;
+    let report = st.report();
+    for line in ["node-1: sync up, tip 0", "node-2: sync up, tip 0", "miner up, 0 pending", "cluster: every service answers, one chain"] {
+        assert!(report.contains(line), "{line:?} not in:\n{report}");
+    }
+    let leader = st.leader.as_ref().map(|(_, l)| l.clone()).unwrap_or_default();
+    assert!(net.nodes.contains(&leader) && report.contains(&format!("leader now: {leader}")), "{report}");
+    m2.stop().await?;
+    let st = uwl_admin::status(&cfg).await?;
+    let report = st.report();
+    assert!(!st.healthy(), "{report}");
+    assert!(report.contains("node-2: sync up") && report.contains("miner DOWN") && report.contains("cluster: NOT healthy"), "{report}");
+    for s in [s1, m1, s2] {
+        s.stop().await?;
+    }
+    Ok(())
+}

@@ -8,7 +8,9 @@
 
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
+mod status;
 mod verify;
+pub use status::{status, ClusterStatus, NodeStatus, Status};
 pub use verify::{report, verify, Verify};
 
 use anyhow::Context;
@@ -31,6 +33,9 @@ pub struct Cli {
 pub enum Cmd {
     /// Checks a chain store offline, from block 0 (exit status 1 on any fault).
     Verify(Verify),
+    /// Every node now: sync and miner answering, tip, pending, the leader
+    /// (exit status 1 unless every service answers on one chain).
+    Status(Status),
 }
 
 #[derive(clap::Args, Debug, Clone)]

@@ -12,6 +12,13 @@ fn main() -> anyhow::Result<()> {
                 g.validators.iter().map(|v| v.node_id.as_str()).collect::<Vec<_>>().join(", ")
             );
         }
+        Some(Cmd::Status(s)) => {
+            let status = tokio::runtime::Runtime::new()?.block_on(uwl_admin::status(&s))?;
+            print!("{}", status.report());
+            if !status.healthy() {
+                std::process::exit(1);
+            }
+        }
         Some(Cmd::Verify(v)) => {
             let audit = uwl_admin::verify(&v)?;
             print!("{}", uwl_admin::report(&audit));

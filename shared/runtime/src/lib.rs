@@ -20,7 +20,7 @@ mod signal;
 pub use admin::{registry, render, serve_admin, Health, HealthFn};
 pub use logging::init_tracing;
 pub use runtime::Runtime;
-pub use settings::{millis, CommonSettings};
+pub use settings::{millis, secret, CommonSettings};
 pub use signal::shutdown_on_signal;
 
 #[global_allocator]

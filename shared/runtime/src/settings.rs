@@ -34,7 +34,8 @@ impl CommonSettings {
     }
 }
 
-fn secret(value: &str) -> Result<SecretString, String> {
+/// Parses a secret setting (a password): kept in a type that never prints.
+pub fn secret(value: &str) -> Result<SecretString, String> {
     Ok(SecretString::from(value.to_owned()))
 }
 

@@ -1,0 +1,99 @@
+//! `uwl-admin status`: every node of the genesis as the bus sees it now:
+//! whether its sync and miner answer, its tip, its pending pairs and their
+//! age, and the leader of the best tip heard. Works while the cluster runs
+//! (read-only queries, as the admin user).
+
+use anyhow::Context;
+use secrecy::SecretString;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use uwl_bus::proto::{MinerStats, MinerStatsQuery, SyncStats, SyncStatsQuery};
+use uwl_bus::{Bus, Login, RequestId, Role};
+use uwl_ledger::{current_leader, is_better, Genesis, TipInfo};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Status {
+    /// A NATS server of the cluster (in compose, the operators' network's: nats://nats-3:4222).
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// The password of the NATS user `admin` (deploy/.env: NATS_ADMIN_PASSWORD).
+    #[arg(long, env = "NATS_PASSWORD", hide_env_values = true, value_parser = uwl_runtime::secret)]
+    pub nats_password: Option<SecretString>,
+    /// The genesis (its validators are the nodes shown).
+    #[arg(long, default_value = "/config/genesis.json")]
+    pub genesis_file: PathBuf,
+    /// How long each node's services get to answer.
+    #[arg(long = "timeout-ms", default_value = "2000", value_parser = uwl_runtime::millis)]
+    pub timeout: Duration,
+}
+
+/// One node as it answered (an error's text when it did not).
+#[derive(Debug)]
+pub struct NodeStatus {
+    pub node: String,
+    pub sync: Result<SyncStats, String>,
+    pub miner: Result<MinerStats, String>,
+}
+
+/// The cluster as it answered.
+#[derive(Debug)]
+pub struct ClusterStatus {
+    pub nodes: Vec<NodeStatus>,
+    /// The best tip any node answered with, and its leader now.
+    pub leader: Option<(TipInfo, String)>,
+}
+
+impl ClusterStatus {
+    /// Every node's sync and miner answered, on one chain.
+    pub fn healthy(&self) -> bool {
+        let tips: std::collections::HashSet<_> = self.nodes.iter().filter_map(|n| n.sync.as_ref().ok()?.tip.map(|t| t.hash)).collect();
+        self.nodes.iter().all(|n| n.sync.is_ok() && n.miner.is_ok()) && tips.len() == 1
+    }
+
+    pub fn report(&self) -> String {
+        let mut out = String::new();
+        for n in &self.nodes {
+            let sync = match &n.sync {
+                Ok(s) => s.tip.map_or("sync up, no tip".into(), |t| format!("sync up, tip {} {}", t.index, &t.hash.to_hex()[..12])),
+                Err(e) => format!("sync DOWN ({e})"),
+            };
+            let miner = match &n.miner {
+                Ok(m) => format!("miner up, {} pending (oldest {:.1} s)", m.pending, m.oldest_pending_age_ms.unwrap_or(0) as f64 / 1_000.0),
+                Err(e) => format!("miner DOWN ({e})"),
+            };
+            let _ = writeln!(out, "{}: {sync}; {miner}", n.node);
+        }
+        match &self.leader {
+            Some((tip, leader)) => {
+                let _ = writeln!(out, "leader now: {leader} (on the best tip heard, {} {})", tip.index, &tip.hash.to_hex()[..12]);
+            }
+            None => out.push_str("leader now: unknown (no sync answered)\n"),
+        }
+        out.push_str(if self.healthy() { "cluster: every service answers, one chain\n" } else { "cluster: NOT healthy\n" });
+        out
+    }
+}
+
+/// Asks every validator's sync and miner for their stats, at once.
+pub async fn status(cfg: &Status) -> anyhow::Result<ClusterStatus> {
+    let genesis = Genesis::load(&cfg.genesis_file).with_context(|| format!("reading {}", cfg.genesis_file.display()))?;
+    let login = match &cfg.nats_password {
+        Some(p) => Login::with_password(Role::Admin, "ops", p.clone()),
+        None => Login::open(Role::Admin, "ops"),
+    };
+    let bus = Bus::connect(&cfg.nats_url, &login).await?;
+    let rid = RequestId::new();
+    let asks = genesis.validators.iter().map(|v| {
+        let (bus, rid, node) = (&bus, &rid, v.node_id.clone());
+        async move {
+            let (sync, miner) = tokio::join!(bus.ask(&node, SyncStatsQuery {}, cfg.timeout, rid), bus.ask(&node, MinerStatsQuery {}, cfg.timeout, rid));
+            NodeStatus { node, sync: sync.map_err(|e| e.to_string()), miner: miner.map_err(|e| e.to_string()) }
+        }
+    });
+    let nodes = futures::future::join_all(asks).await;
+    let best = nodes.iter().filter_map(|n| n.sync.as_ref().ok()?.tip).reduce(|a, b| if is_better(&b, &a) { b } else { a });
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
+    let leader = best.map(|t| (t, current_leader(&genesis, &t, now).node_id.clone()));
+    Ok(ClusterStatus { nodes, leader })
+}
