@@ -7,7 +7,7 @@
 
 use clap::Parser;
 use futures::StreamExt;
-use prometheus::{IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -42,15 +42,15 @@ struct Gauges {
     up: IntGaugeVec,
     tip: IntGaugeVec,
     blocks: IntGaugeVec,
-    replacements: IntGaugeVec,
+    replacements: IntCounterVec,
     depth: IntGaugeVec,
-    orphaned: IntGaugeVec,
+    orphaned: IntCounterVec,
     pending: IntGaugeVec,
     oldest: IntGaugeVec,
-    requeued: IntGaugeVec,
-    mined: IntGaugeVec,
-    forwards: IntGaugeVec,
-    stalls: IntGaugeVec,
+    requeued: IntCounterVec,
+    mined: IntCounterVec,
+    forwards: IntCounterVec,
+    stalls: IntCounterVec,
     divergence: IntGauge,
     tip_hashes: IntGauge,
 }
@@ -63,23 +63,29 @@ impl Gauges {
             registry.register(Box::new(v.clone()))?;
             Ok(v)
         };
+        // Other processes' counters, kept as counters (see `relay`).
+        let c = |name: &str, help: &str, labels: &[&str]| -> prometheus::Result<IntCounterVec> {
+            let v = IntCounterVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(v.clone()))?;
+            Ok(v)
+        };
         let gauges = Self {
             up: g("cluster_service_up", "1 if the node's service answered the last scrape", &["node", "service"])?,
             tip: g("cluster_tip_index", "Tip index by node", &["node"])?,
             blocks: g("cluster_chain_blocks", "Blocks in the node's chain by creator", &["node", "creator_node_id"])?,
-            replacements: g("cluster_chain_replacements_total", "Chain replacements by node", &["node"])?,
+            replacements: c("cluster_chain_replacements_total", "Chain replacements by node", &["node"])?,
             depth: g("cluster_last_replacement_depth", "Depth of the node's last replacement", &["node"])?,
-            orphaned: g("cluster_orphaned_blocks_total", "Blocks orphaned by node", &["node"])?,
+            orphaned: c("cluster_orphaned_blocks_total", "Blocks orphaned by node", &["node"])?,
             pending: g("cluster_pending_pairs", "Pending pairs by node", &["node"])?,
             oldest: g("cluster_oldest_pending_age_seconds", "Age of the oldest pending pair by node", &["node"])?,
-            requeued: g("cluster_requeued_total", "Pairs re-queued after replacements by node (since the miner started)", &["node"])?,
-            mined: g("cluster_blocks_mined_total", "Blocks mined by node (since the miner started)", &["node"])?,
-            forwards: g(
+            requeued: c("cluster_requeued_total", "Pairs re-queued after replacements by node (since the miner started)", &["node"])?,
+            mined: c("cluster_blocks_mined_total", "Blocks mined by node (since the miner started)", &["node"])?,
+            forwards: c(
                 "cluster_forwards_total",
                 "Forwards to the leader by the node's ingest instances, by result (ok, timeout, no_responders, error, fallback_local)",
                 &["node", "result"],
             )?,
-            stalls: g(
+            stalls: c(
                 "cluster_bus_stalls_total",
                 "Times a service's NATS connection delivered nothing for 6 s and was made again, by node and service",
                 &["node", "service"],
@@ -111,24 +117,39 @@ async fn scrape(bus: &Bus, g: &Gauges, nodes: &[String], timeout: Duration) {
             for (creator, n) in &s.blocks_by_creator {
                 g.blocks.with_label_values(&[node, creator]).set(*n as i64);
             }
-            g.replacements.with_label_values(&[node]).set(s.replacements_total as i64);
+            relay(&g.replacements, &[node], s.replacements_total);
             g.depth.with_label_values(&[node]).set(s.last_replacement_depth as i64);
-            g.orphaned.with_label_values(&[node]).set(s.orphaned_blocks_total as i64);
-            g.stalls.with_label_values(&[node, "sync"]).set(s.bus_stalls_total as i64);
+            relay(&g.orphaned, &[node], s.orphaned_blocks_total);
+            relay(&g.stalls, &[node, "sync"], s.bus_stalls_total);
         }
         let miner = bus.ask(node, MinerStatsQuery {}, timeout, &rid).await;
         g.up.with_label_values(&[node, "miner"]).set(i64::from(miner.is_ok()));
         if let Ok(m) = miner {
             g.pending.with_label_values(&[node]).set(m.pending as i64);
             g.oldest.with_label_values(&[node]).set((m.oldest_pending_age_ms.unwrap_or(0) / 1_000) as i64);
-            g.requeued.with_label_values(&[node]).set(m.requeued_total as i64);
-            g.mined.with_label_values(&[node]).set(m.blocks_mined_total as i64);
-            g.stalls.with_label_values(&[node, "miner"]).set(m.bus_stalls_total as i64);
+            relay(&g.requeued, &[node], m.requeued_total);
+            relay(&g.mined, &[node], m.blocks_mined_total);
+            relay(&g.stalls, &[node, "miner"], m.bus_stalls_total);
         }
     }
     if let Some((blocks, hashes)) = spread(&tips) {
         g.divergence.set(blocks as i64);
         g.tip_hashes.set(hashes as i64);
+    }
+}
+
+/// Shows another process's counter as this registry's counter: it follows
+/// the value read; when the value falls (its owner restarted and counts from
+/// 0) the counter is reset, a reset Prometheus' `rate()` and `increase()`
+/// handle as they handle any counter's.
+fn relay(c: &IntCounterVec, labels: &[&str], value: u64) {
+    let c = c.with_label_values(labels);
+    let now = c.get();
+    if value < now {
+        c.reset();
+        c.inc_by(value);
+    } else {
+        c.inc_by(value - now);
     }
 }
 
@@ -147,6 +168,16 @@ mod tests {
 
     fn tip(index: u64, h: u8) -> TipInfo {
         TipInfo { index, timestamp: 0, hash: Hash32([h; 32]) }
+    }
+
+    #[test]
+    fn a_relayed_counter_follows_its_source_and_resets_when_the_source_restarts() {
+        let c = IntCounterVec::new(Opts::new("x_total", "x"), &["node"]).expect("counter");
+        let at = |v| {
+            relay(&c, &["n"], v);
+            c.with_label_values(&["n"]).get()
+        };
+        assert_eq!([at(5), at(9), at(9), at(2), at(4)], [5, 9, 9, 2, 4]);
     }
 
     #[test]
@@ -219,7 +250,7 @@ async fn scrape_loop(bus: Bus, gauges: Arc<Gauges>, nodes: Vec<String>, settings
                     }
                 }
                 for ((node, result), n) in sums {
-                    gauges.forwards.with_label_values(&[&node, &result]).set(n as i64);
+                    relay(&gauges.forwards, &[&node, &result], n);
                 }
             }
         }
