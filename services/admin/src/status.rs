@@ -47,8 +47,8 @@ pub struct ClusterStatus {
 impl ClusterStatus {
     /// Every node's sync and miner answered, on one chain.
     pub fn healthy(&self) -> bool {
-        let tips: std::collections::HashSet<_> = self.nodes.iter().filter_map(|n| n.sync.as_ref().ok()?.tip.map(|t| t.hash)).collect();
-        self.nodes.iter().all(|n| n.sync.is_ok() && n.miner.is_ok()) && tips.len() == 1
+        let tips: Vec<TipInfo> = self.nodes.iter().filter_map(|n| n.sync.as_ref().ok()?.tip).collect();
+        self.nodes.iter().all(|n| n.sync.is_ok() && n.miner.is_ok()) && TipInfo::spread(&tips).is_some_and(|(_, chains)| chains == 1)
     }
 
     pub fn report(&self) -> String {

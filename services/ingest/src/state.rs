@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 use uwl_bus::proto::*;
-use uwl_bus::{Bus, BusError, DownMarks, Message, RemoteError, Request, RequestId};
+use uwl_bus::{Bus, BusError, DownMarks, RemoteError, Request, RequestId};
 use uwl_ledger::{Genesis, Identity, Landed, NodeKey, TipInfo, TxPair};
 
 /// Most items in one coalesced request.
@@ -40,8 +40,8 @@ pub(crate) struct Ingest {
     pub(crate) confirmations: Confirmations,
     pub(crate) permits: Semaphore,
     pub(crate) metrics: Metrics,
-    /// Where identities landed in each node's chain (with its tip), coalesced.
-    landed: HashMap<String, Coalescer<Identity, (Option<Landed>, TipInfo)>>,
+    /// Where identities landed in this node's chain (with its tip), coalesced.
+    landed: Coalescer<Identity, (Option<Landed>, TipInfo)>,
     /// The pending pair of identities in this node's mempool, coalesced.
     pub(crate) pending: Coalescer<Identity, Option<TxPair>>,
     /// Submissions to each node's miner, coalesced.
@@ -72,7 +72,7 @@ impl Ingest {
         if !nodes.contains(&id) {
             all.push(&id);
         }
-        let landed = all.iter().map(|n| ((*n).clone(), landed_coalescer(&bus, n, read))).collect();
+        let landed = landed_coalescer(&bus, &id, read);
         let submits = all.iter().map(|n| ((*n).clone(), batch_requests(&bus, n, forward, |items| SubmitBatch { items }))).collect();
         let pending = batch_requests(&bus, &id, read, |ids| IdentitiesQuery { ids });
         let verify = batch_requests(&bus, &id, settings.verify_timeout, |items| VerifyBatch { items });
@@ -118,12 +118,9 @@ impl Ingest {
         self.bus.ask(self.me(), q, self.settings.read_timeout, rid).await.map_err(|e| ApiError::unavailable(format!("{what}: {e}")))
     }
 
-    /// Where `id` landed in `node`'s chain, and that chain's tip.
-    pub(crate) async fn landed_in(&self, node: &str, id: Identity, rid: &RequestId) -> Result<(Option<Landed>, TipInfo), BusError> {
-        match self.landed.get(node) {
-            Some(c) => c.call(id, rid).await,
-            None => Err(BusError::NoResponders(SyncQuery::subject(node))),
-        }
+    /// Where `id` landed in this node's chain, and that chain's tip.
+    pub(crate) async fn landed_here(&self, id: Identity, rid: &RequestId) -> Result<(Option<Landed>, TipInfo), BusError> {
+        self.landed.call(id, rid).await
     }
 }
 

@@ -132,7 +132,7 @@ async fn scrape(bus: &Bus, g: &Gauges, nodes: &[String], timeout: Duration) {
             relay(&g.stalls, &[node, "miner"], m.bus_stalls_total);
         }
     }
-    if let Some((blocks, hashes)) = spread(&tips) {
+    if let Some((blocks, hashes)) = TipInfo::spread(&tips) {
         g.divergence.set(blocks as i64);
         g.tip_hashes.set(hashes as i64);
     }
@@ -153,22 +153,9 @@ fn relay(c: &IntCounterVec, labels: &[&str], value: u64) {
     }
 }
 
-/// How far apart the answering nodes' tips are: in blocks (highest minus
-/// lowest index) and in chains (distinct tip hashes; 1 when all agree).
-fn spread(tips: &[TipInfo]) -> Option<(u64, usize)> {
-    let (max, min) = (tips.iter().map(|t| t.index).max()?, tips.iter().map(|t| t.index).min()?);
-    let hashes: std::collections::HashSet<_> = tips.iter().map(|t| t.hash).collect();
-    Some((max - min, hashes.len()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use uwl_ledger::Hash32;
-
-    fn tip(index: u64, h: u8) -> TipInfo {
-        TipInfo { index, timestamp: 0, hash: Hash32([h; 32]) }
-    }
 
     #[test]
     fn a_relayed_counter_follows_its_source_and_resets_when_the_source_restarts() {
@@ -178,14 +165,6 @@ mod tests {
             c.with_label_values(&["n"]).get()
         };
         assert_eq!([at(5), at(9), at(9), at(2), at(4)], [5, 9, 9, 2, 4]);
-    }
-
-    #[test]
-    fn tips_diverge_by_hash_not_only_by_height() {
-        assert_eq!(spread(&[]), None);
-        assert_eq!(spread(&[tip(5, 1), tip(5, 1)]), Some((0, 1)), "same chain");
-        assert_eq!(spread(&[tip(5, 1), tip(5, 2)]), Some((0, 2)), "two chains of equal height");
-        assert_eq!(spread(&[tip(7, 1), tip(5, 2), tip(7, 1)]), Some((2, 2)));
     }
 }
 

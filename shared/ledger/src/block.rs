@@ -33,6 +33,17 @@ pub struct TipInfo {
     pub hash: Hash32,
 }
 
+impl TipInfo {
+    /// How far apart `tips` (one per node) are: in blocks (highest minus
+    /// lowest index) and in chains (distinct hashes; 1 when all agree, 2
+    /// for two chains of equal height). None for no tips.
+    pub fn spread(tips: &[TipInfo]) -> Option<(u64, usize)> {
+        let (max, min) = (tips.iter().map(|t| t.index).max()?, tips.iter().map(|t| t.index).min()?);
+        let hashes: std::collections::HashSet<&Hash32> = tips.iter().map(|t| &t.hash).collect();
+        Some((max - min, hashes.len()))
+    }
+}
+
 #[derive(Serialize)]
 struct Hashed<'a> {
     index: u64,
@@ -89,5 +100,22 @@ impl Block {
 
     pub fn tip_info(&self) -> TipInfo {
         TipInfo { index: self.index, timestamp: self.timestamp, hash: self.hash }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tip(index: u64, h: u8) -> TipInfo {
+        TipInfo { index, timestamp: 0, hash: Hash32([h; 32]) }
+    }
+
+    #[test]
+    fn tips_spread_by_hash_not_only_by_height() {
+        assert_eq!(TipInfo::spread(&[]), None);
+        assert_eq!(TipInfo::spread(&[tip(5, 1), tip(5, 1)]), Some((0, 1)), "same chain");
+        assert_eq!(TipInfo::spread(&[tip(5, 1), tip(5, 2)]), Some((0, 2)), "two chains of equal height");
+        assert_eq!(TipInfo::spread(&[tip(7, 1), tip(5, 2), tip(7, 1)]), Some((2, 2)));
     }
 }

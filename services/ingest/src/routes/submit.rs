@@ -92,7 +92,7 @@ pub(crate) async fn submit_work(
     let t = std::time::Instant::now();
     let id = pair.identity();
     let (landed, pending, verdict) = tokio::join!(
-        state.landed_in(state.me(), id.clone(), &rid),
+        state.landed_here(id.clone(), &rid),
         state.pending.call(id, &rid),
         state.verify.call(VerifyRequest { contract: contract.clone(), result_data: body.result_data }, &rid),
     );
