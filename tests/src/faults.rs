@@ -3,8 +3,9 @@
 //! servers and one network per site) with each node's ingest and NATS server
 //! also published on loopback, faults through the Docker CLI (SIGKILL,
 //! pause, restart, cutting a site's NATS server from the backbone), a load
-//! that records every request and its answer, and a checker of SPEC
-//! section 7 run once faults heal and load stops.
+//! that records every request and its answer, and a checker of the
+//! ledger's guarantees (no acknowledged reward lost or paid twice, liveness)
+//! run once faults heal and load stops.
 
 use crate::{wait_for, Client, Http};
 use futures::StreamExt;
@@ -465,7 +466,7 @@ pub async fn load(entries: Vec<(String, Url)>, clients_per_entry: usize, history
     }
 }
 
-/// What the checker found (SPEC section 7).
+/// What the checker found (README: When the network fails).
 #[derive(Debug, Default)]
 pub struct Verdict {
     pub submissions: usize,

@@ -205,6 +205,20 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// Prints a figure a test measured and keeps it in `target/test-figures.txt`,
+/// which `deploy/test` prints after the suite (a passing test's output is
+/// otherwise captured and never reaches the CI log).
+pub fn figure(line: impl std::fmt::Display) {
+    use std::io::Write;
+    let line = line.to_string();
+    println!("{line}");
+    let path = repo().join("target/test-figures.txt");
+    let written = std::fs::OpenOptions::new().create(true).append(true).open(&path).and_then(|mut f| writeln!(f, "{line}"));
+    if let Err(e) = written {
+        eprintln!("cannot keep the figure in {}: {e}", path.display());
+    }
+}
+
 /// A built service of this workspace: its bound admin address, and its run.
 pub trait App: Send + 'static {
     fn admin_addr(&self) -> SocketAddr;

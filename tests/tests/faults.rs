@@ -1,5 +1,5 @@
 //! Fault injection on the real cluster: no reward lost, none paid twice,
-//! under kills, pauses, partitions and restarts (SPEC section 7).
+//! under kills, pauses, partitions and restarts (README: When the network fails).
 //! `UWL_FAULT_SECONDS` lengthens the randomized run (default 100 s);
 //! `UWL_FAULT_SEED` replays one; `UWL_FAULT_LOGS=1` prints the services'
 //! logs of passing scenarios too (failing ones always print them).
@@ -231,10 +231,10 @@ impl Run {
             duplicated: v.duplicated.len(),
             liveness: v.liveness_outside_faults,
         };
-        println!(
+        figure(format!(
             "{name}: submissions {}, acknowledged {}, faults {}, forks/replacements {}, re-queued {}, converged {} ms after the last fault, lost {}, duplicated {}, liveness outside faults {:.1}% (seed {})",
             f.submissions, f.acknowledged, f.faults, f.replacements, f.requeued, f.converged_after_ms, f.lost, f.duplicated, f.liveness * 100.0, self.seed
-        );
+        ));
         let mut outside_failures: BTreeMap<(String, &str, u16), usize> = BTreeMap::new();
         for o in ops.iter().filter(|o| o.code != 200 && !self.windows.iter().any(|(a, b)| o.at_ms + 1_000 >= *a && o.at_ms <= b + 5_000)) {
             *outside_failures.entry((o.entry.clone(), o.kind, o.code)).or_default() += 1;
@@ -263,7 +263,7 @@ impl Run {
                 }
             }
             self.cluster.save_logs(&format!("{name}-{}", self.seed));
-            anyhow::bail!("{name} broke SPEC section 7 (see the history above)");
+            anyhow::bail!("{name} broke the ledger's guarantees: an acknowledged reward lost or paid twice, or liveness lost (see the history above)");
         }
         Ok(f)
     }

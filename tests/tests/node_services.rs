@@ -364,7 +364,17 @@ async fn one_bad_pair_never_stops_block_production() -> anyhow::Result<()> {
     assert!(paid <= u128::from(MAX_AMOUNT), "no balance past what a store holds: {paid}");
     let ids = identity_counts(&chain);
     assert!(rich.iter().any(|p| !ids.contains_key(&p.identity())), "the overflowing pair was set aside");
-    assert_eq!(c.miner_stats("node-1").await?.pending, 0, "nothing left pending: set aside, not retried forever");
+    let stats = c.miner_stats("node-1").await?;
+    assert_eq!(stats.pending, 0, "nothing left pending: set aside, not retried forever");
+    // reported: named with its reason in the miner's stats (uwl-admin
+    // status prints them) and counted in its metrics
+    let aside: Vec<_> = stats.set_aside.iter().map(|a| a.receipt_id).collect();
+    assert!(rich.iter().any(|p| aside.contains(&p.receipt_id())), "the set-aside pair is named: {:?}", stats.set_aside);
+    assert!(stats.set_aside.iter().all(|a| a.reason.contains("overflow")), "{:?}", stats.set_aside);
+    let text = reqwest::get(format!("http://{}/metrics", m.admin_addr().await?)).await?.text().await?;
+    let counted = |line: &str| text.lines().filter(|l| l.starts_with(line)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum::<f64>();
+    assert!(counted("uwl_miner_block_failures_total{") >= 1.0 && counted("uwl_miner_block_failures_total{") == counted("uwl_miner_block_failures_total{node=\"node-1\",stage=\"invalid_pairs\"}"), "{text}");
+    assert!(counted("uwl_miner_pairs_set_aside_total") >= 1.0, "{text}");
     s.stop().await?;
     m.stop().await?;
     Ok(())

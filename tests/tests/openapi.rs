@@ -16,6 +16,21 @@ fn generated() -> anyhow::Result<serde_json::Value> {
     Ok(uwl_ingest::openapi::document()?)
 }
 
+const CODES_BEGIN: &str = "<!-- error codes: generated from docs/openapi.json by tests/tests/openapi.rs -->";
+const CODES_END: &str = "<!-- error codes end -->";
+
+/// The error codes of the document's `ErrorCode`.
+fn error_codes(doc: &serde_json::Value) -> Vec<String> {
+    doc["components"]["schemas"]["ErrorCode"]["enum"].as_array().into_iter().flatten().filter_map(|c| c.as_str().map(str::to_owned)).collect()
+}
+
+/// Replaces the text between `begin` and `end` in `text`.
+fn replace_between(text: &str, begin: &str, end: &str, with: &str) -> anyhow::Result<String> {
+    let (before, rest) = text.split_once(begin).ok_or_else(|| anyhow::anyhow!("README has no marker {begin}"))?;
+    let (_, after) = rest.split_once(end).ok_or_else(|| anyhow::anyhow!("README has no end marker {end}"))?;
+    Ok(format!("{before}{with}{after}"))
+}
+
 /// The README's operations table, from the document.
 fn operations_table(doc: &serde_json::Value) -> String {
     let mut rows = vec!["| operation | key | answers |".to_owned(), "|---|---|---|".to_owned()];
@@ -35,12 +50,13 @@ fn the_committed_document_and_the_readme_table_are_the_generated_ones() -> anyho
     let text = serde_json::to_string_pretty(&doc)? + "\n";
     let (doc_path, readme_path) = (repo().join("docs/openapi.json"), repo().join("README.md"));
     let readme = std::fs::read_to_string(&readme_path)?;
-    let (before, rest) = readme.split_once(BEGIN).ok_or_else(|| anyhow::anyhow!("README has no operations table marker"))?;
-    let (_, after) = rest.split_once(END).ok_or_else(|| anyhow::anyhow!("README's operations table has no end marker"))?;
     let table = operations_table(&doc);
+    let codes = format!("{CODES_BEGIN}\n{}\n{CODES_END}", error_codes(&doc).iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(",\n"));
     let readme = if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        let updated = replace_between(&readme, BEGIN, END, &table)?;
+        let updated = replace_between(&updated, CODES_BEGIN, CODES_END, &codes)?;
         std::fs::write(&doc_path, &text)?;
-        std::fs::write(&readme_path, format!("{before}{table}{after}"))?;
+        std::fs::write(&readme_path, updated)?;
         std::fs::read_to_string(&readme_path)?
     } else {
         readme
@@ -48,6 +64,7 @@ fn the_committed_document_and_the_readme_table_are_the_generated_ones() -> anyho
     let committed = std::fs::read_to_string(&doc_path)?;
     assert!(committed == text, "docs/openapi.json is not the generated document: UPDATE_OPENAPI=1 cargo test -p uwl-tests --test openapi");
     assert!(readme.contains(&table), "README's operations table is stale: UPDATE_OPENAPI=1 cargo test -p uwl-tests --test openapi");
+    assert!(readme.contains(&codes), "README's error codes are stale: UPDATE_OPENAPI=1 cargo test -p uwl-tests --test openapi");
     assert_eq!(doc["openapi"], "3.1.0");
     Ok(())
 }
@@ -76,6 +93,20 @@ fn every_json_route_is_in_the_document() -> anyhow::Result<()> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// nginx's own error pages use the document's codes, and all of them appear.
+#[test]
+fn nginx_error_pages_use_the_documented_codes() -> anyhow::Result<()> {
+    let codes = error_codes(&generated()?);
+    assert!(codes.len() >= 17, "{codes:?}");
+    let template = std::fs::read_to_string(repo().join("nginx/nginx.conf.template"))?;
+    let used: BTreeSet<String> = template.split("{\"error\":\"").skip(1).filter_map(|r| r.split('"').next().map(str::to_owned)).collect();
+    assert!(used.len() >= 10, "found only {used:?} in nginx's error pages");
+    for code in &used {
+        assert!(codes.contains(code), "nginx answers error code {code:?}, which the document does not list");
     }
     Ok(())
 }

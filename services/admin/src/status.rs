@@ -63,6 +63,9 @@ impl ClusterStatus {
                 Err(e) => format!("miner DOWN ({e})"),
             };
             let _ = writeln!(out, "{}: {sync}; {miner}", n.node);
+            for a in n.miner.as_ref().map(|m| m.set_aside.as_slice()).unwrap_or_default() {
+                let _ = writeln!(out, "  set aside: receipt {} ({})", a.receipt_id.to_hex(), a.reason);
+            }
         }
         match &self.leader {
             Some((tip, leader)) => {

@@ -4,6 +4,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use uwl_api::ErrorCode;
 use uwl_ledger::ReceiptId;
 
 #[derive(Debug, thiserror::Error)]
@@ -54,23 +55,23 @@ impl ApiError {
         }
     }
 
-    fn code(&self) -> (StatusCode, &'static str) {
+    fn code(&self) -> (StatusCode, ErrorCode) {
         match self {
-            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            Self::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
-            Self::Expired { .. } => (StatusCode::GONE, "expired"),
-            Self::InvalidResult(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_result"),
-            Self::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-            Self::Other { status, .. } if *status == StatusCode::PAYLOAD_TOO_LARGE => (*status, "payload_too_large"),
-            Self::Other { status, .. } if *status == StatusCode::UNSUPPORTED_MEDIA_TYPE => (*status, "unsupported_media_type"),
-            Self::Other { status, .. } if status.is_server_error() => (*status, "internal"),
-            Self::Other { status, .. } => (*status, "bad_request"),
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest),
+            Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            Self::Conflict { .. } => (StatusCode::CONFLICT, ErrorCode::Conflict),
+            Self::Expired { .. } => (StatusCode::GONE, ErrorCode::Expired),
+            Self::InvalidResult(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidResult),
+            Self::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed),
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
+            Self::Other { status, .. } if *status == StatusCode::PAYLOAD_TOO_LARGE => (*status, ErrorCode::PayloadTooLarge),
+            Self::Other { status, .. } if *status == StatusCode::UNSUPPORTED_MEDIA_TYPE => (*status, ErrorCode::UnsupportedMediaType),
+            Self::Other { status, .. } if status.is_server_error() => (*status, ErrorCode::Internal),
+            Self::Other { status, .. } => (*status, ErrorCode::BadRequest),
         }
     }
 }
@@ -82,7 +83,7 @@ impl IntoResponse for ApiError {
             Self::Conflict { existing } => Some(*existing),
             _ => None,
         };
-        let body = uwl_api::ErrorBody { error: code.to_owned(), message: self.to_string(), receipt_id };
+        let body = uwl_api::ErrorBody { error: code, message: self.to_string(), receipt_id };
         let mut resp = (status, Json(body)).into_response();
         if let Self::Unavailable { retry_after_s, .. } | Self::RateLimited { retry_after_s } = &self {
             if let Ok(v) = HeaderValue::from_str(&retry_after_s.to_string()) {

@@ -44,7 +44,7 @@ pub(crate) fn router(state: Shared) -> Router {
         .layer(middleware::map_response(json_errors))
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
         .layer(CatchPanicLayer::custom(|_| {
-            let body = ErrorBody { error: "internal".into(), message: "internal error".into(), receipt_id: None };
+            let body = ErrorBody { error: uwl_api::ErrorCode::Internal, message: "internal error".into(), receipt_id: None };
             (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
         }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

@@ -12,7 +12,7 @@ use uwl_bus::proto::*;
 use uwl_bus::{BusError, ErrorCode, Message, RequestId};
 use uwl_ledger::{current_leader, is_better, Clock, SystemClock, TipInfo, TxPair};
 
-/// The block strategies of the spec: one code path, one setting.
+/// The block strategies (README: Architecture): one code path, one setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Strategy {
     /// Option C (default): forward to the leader, mine here if it does not answer.
@@ -61,7 +61,7 @@ impl Ingest {
     /// this node's own tip `own` (read from its sync during this request, so
     /// ingest and miner judge the leader on the same tip), announcements of
     /// the others heard within the freshness bound, and for every node not
-    /// heard from within it, one short tip request (seed section 5).
+    /// heard from within it, one short tip request.
     async fn fresh_tip(&self, own: TipInfo, rid: &RequestId) -> Result<TipInfo, ApiError> {
         let me = self.settings.common.node_id.as_str();
         self.tips.heard(me, own);
@@ -89,7 +89,7 @@ impl Ingest {
         miner.call(req, rid).await?.map_err(BusError::Remote)
     }
 
-    /// Places a verified pair per the strategy (SPEC sections 1 and 2).
+    /// Places a verified pair per the strategy (README: Architecture).
     /// `own_tip`: this node's tip as its sync gave it during this request.
     pub(crate) async fn route(&self, pair: &TxPair, own_tip: TipInfo, rid: &RequestId) -> Result<Routed, ApiError> {
         let me = self.settings.common.node_id.as_str();

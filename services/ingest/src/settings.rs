@@ -39,6 +39,11 @@ pub struct Settings {
     /// After acknowledging, wait this long for the block before answering.
     #[arg(long = "wait-block-ms", env = "WAIT_BLOCK_MS", default_value = "1000", value_parser = millis)]
     pub wait_block: Duration,
+    /// The longest receipt long-poll (`GET /receipt/{id}?wait_ms=`). The
+    /// deployment sets it once (deploy/cluster.env) for ingest and nginx,
+    /// whose read timeout on the receipt route is derived from it.
+    #[arg(long = "max-receipt-wait-ms", env = "MAX_RECEIPT_WAIT_MS", default_value = "30000", value_parser = millis)]
+    pub max_receipt_wait: Duration,
     /// A node's tip is fresh if announced within this bound.
     #[arg(long = "tip-fresh-ms", env = "TIP_FRESH_MS", default_value = "3000", value_parser = millis)]
     pub tip_fresh: Duration,
@@ -87,6 +92,7 @@ impl Settings {
         anyhow::ensure!(self.forward_retries <= 5, "FORWARD_RETRIES must be at most 5");
         anyhow::ensure!(self.max_body_bytes >= 1024, "MAX_BODY_BYTES must be at least 1024");
         anyhow::ensure!(self.max_concurrent >= 1, "MAX_CONCURRENT must be at least 1");
+        anyhow::ensure!(self.max_receipt_wait <= Duration::from_secs(300), "MAX_RECEIPT_WAIT_MS must be at most 300000");
         anyhow::ensure!(self.key_ttl >= Duration::from_secs(1), "KEY_TTL_MS must be at least 1000");
         anyhow::ensure!(self.client_rate_per_s >= 1 && self.client_burst >= 1, "CLIENT_RATE_PER_S and CLIENT_BURST must be at least 1");
         Ok(())

@@ -1,4 +1,4 @@
-//! `uwl-metrics`: the cluster view for Prometheus (SPEC section 5). It asks
+//! `uwl-metrics`: the cluster view for Prometheus (README: Operations). It asks
 //! every node's sync and miner for their stats on a timer and keeps the
 //! answers as gauges in its own registry, served on its admin port and on
 //! the bus (`uwl.metrics.cluster`, which ingest exposes behind nginx).

@@ -47,7 +47,7 @@ impl Metrics {
                     .buckets(sizes),
             )?,
             block_failures: IntCounterVec::new(
-                Opts::new("miner_block_failures_total", "Blocks this miner could not build, sign or have stored, by stage"),
+                Opts::new("miner_block_failures_total", "Blocks this miner could not build or have stored, by stage: build (reading the mempool), append (sync did not answer), invalid_pairs (pairs set aside), invalid, mempool_update (after the block was stored)"),
                 &["stage"],
             )?,
             set_aside: IntCounter::new("miner_pairs_set_aside_total", "Pending pairs set aside because a block carrying them was invalid")?,

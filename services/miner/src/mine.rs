@@ -33,7 +33,8 @@ impl Miner {
                     (false, false) => m.fallback(cap),
                 }
             })
-            .await?;
+            .await
+            .inspect_err(|_| self.metrics.block_failures.with_label_values(&["build"]).inc())?;
         if candidates.is_empty() {
             return Ok(false);
         }
@@ -52,7 +53,9 @@ impl Miner {
         match reply {
             AppendReply::Appended { tip } => {
                 self.observe_tip(tip);
-                self.with_mempool(move |m| m.remove(&mined)).await?;
+                self.with_mempool(move |m| m.remove(&mined))
+                    .await
+                    .inspect_err(|_| self.metrics.block_failures.with_label_values(&["mempool_update"]).inc())?;
                 self.metrics.blocks_mined.inc();
                 self.metrics.pairs_mined.inc_by(n as u64);
                 self.metrics.block_pairs.observe(n as f64);

@@ -119,6 +119,11 @@ impl Miner {
                     blocks_mined_total: blocks,
                     pairs_mined_total: pairs,
                     bus_stalls_total: stalls,
+                    set_aside: m
+                        .set_aside_records(SET_ASIDE_SHOWN)?
+                        .into_iter()
+                        .map(|(receipt_id, reason)| SetAside { receipt_id, reason })
+                        .collect(),
                 }),
             })
         })

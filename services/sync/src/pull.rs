@@ -6,18 +6,47 @@ use std::sync::Arc;
 use tracing::{debug, info, warn};
 use uwl_bus::proto::*;
 use uwl_bus::{BusError, RemoteError, RequestId};
-use uwl_ledger::{plan_adoption, AdoptError, Block, Plan, TipInfo};
-use uwl_store::Replaced as Replacement;
+use uwl_ledger::{plan_adoption, AdoptError, Block, Genesis, Plan, TipInfo};
+use uwl_store::{ChainStore, Replaced as Replacement, StoreError};
 
 /// Most blocks a pull accumulates before it judges them.
 const MAX_PULL_BLOCKS: usize = 20_000;
 
+#[derive(Debug)]
 enum Step {
     /// Applied; the tip after; what each applied block carries.
     Adopted(Box<Replacement>, TipInfo, Vec<NewBlock>),
     Known,
     NotBetter,
     Rejected(AdoptError),
+    /// Valid block by block, but applying it would push a balance past
+    /// what a store holds: invalid on every node, like any other rule.
+    Overflows { client_id: String },
+}
+
+/// Judges `batch` (a peer's blocks after our common point) against `store`
+/// and adopts it when it wins. Errors are the store's own failures only.
+fn judge(s: &mut ChainStore, batch: &[Block], genesis: &Genesis, now: u64, me: &str) -> uwl_store::Result<Step> {
+    let slice = s.slice_for(batch)?;
+    Ok(match plan_adoption(&slice, batch, genesis, now) {
+        Ok(Plan::Adopt { fork_point, blocks, deferred }) => {
+            if let Some(d) = deferred {
+                debug!(%d, "part of the candidate deferred");
+            }
+            match s.apply(fork_point.index, &blocks, now) {
+                Ok(r) => {
+                    let tip = s.tip().tip_info();
+                    let new = blocks.iter().map(|b| NewBlock::of(me, b, tip)).collect();
+                    Step::Adopted(Box::new(r), tip, new)
+                }
+                Err(StoreError::BalanceOverflow { client_id }) => Step::Overflows { client_id },
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Plan::Known) => Step::Known,
+        Ok(Plan::NotBetter { .. }) => Step::NotBetter,
+        Err(e) => Step::Rejected(e),
+    })
 }
 
 impl Node {
@@ -58,23 +87,7 @@ impl Node {
             let batch = incoming.clone();
             let (genesis, now, me) = (self.genesis.clone(), self.now(), self.id.clone());
             let step = self
-                .with_store(move |s| -> uwl_store::Result<Step> {
-                    let slice = s.slice_for(&batch)?;
-                    Ok(match plan_adoption(&slice, &batch, &genesis, now) {
-                        Ok(Plan::Adopt { fork_point, blocks, deferred }) => {
-                            if let Some(d) = deferred {
-                                debug!(%d, "part of the candidate deferred");
-                            }
-                            let r = s.apply(fork_point.index, &blocks, now)?;
-                            let tip = s.tip().tip_info();
-                            let new = blocks.iter().map(|b| NewBlock::of(&me, b, tip)).collect();
-                            Step::Adopted(Box::new(r), tip, new)
-                        }
-                        Ok(Plan::Known) => Step::Known,
-                        Ok(Plan::NotBetter { .. }) => Step::NotBetter,
-                        Err(e) => Step::Rejected(e),
-                    })
-                })
+                .with_store(move |s| judge(s, &batch, &genesis, now, &me))
                 .await
                 .map_err(BusError::Remote)?
                 .map_err(|e| BusError::Remote(RemoteError::internal(e)))?;
@@ -92,6 +105,10 @@ impl Node {
                 }
                 Step::Rejected(e) => {
                     warn!(peer, %e, "candidate rejected");
+                    return Ok("rejected");
+                }
+                Step::Overflows { client_id } => {
+                    warn!(peer, client_id, "candidate rejected: it would push a balance past 2^63-1");
                     return Ok("rejected");
                 }
             }
@@ -132,4 +149,32 @@ impl Node {
         "replaced"
     }
 
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uwl_ledger::testkit;
+
+    /// A peer's chain whose blocks are each valid (real contracts, a
+    /// validator's signature) but whose sum overflows a balance is rejected
+    /// as invalid, not left as a store failure retried on every pull.
+    #[test]
+    fn a_candidate_that_overflows_a_balance_is_rejected() {
+        let net = testkit::Net::new(2);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = ChainStore::open(&dir.path().join("chain.sqlite"), &net.genesis).expect("store");
+        let max = uwl_ledger::MAX_AMOUNT;
+        let h = uwl_ledger::result_hash(&serde_json::json!({"nonce": 1}));
+        let pay = |tag: &str| uwl_ledger::TxPair::new("whale", &testkit::contract_id("whale", tag, max), max, h);
+        let key = &net.keys[0];
+        let b1 = Block::mine(&store.tip().tip_info(), testkit::T0 + 1, key, vec![pay("a")]);
+        let b2 = Block::mine(&b1.tip_info(), testkit::T0 + 2, key, vec![pay("b")]);
+        let now = testkit::T0 + 3;
+        let step = judge(&mut store, std::slice::from_ref(&b1), &net.genesis, now, "node-2").expect("judged");
+        assert!(matches!(step, Step::Adopted(..)), "one whale payment fits: {step:?}");
+        let step = judge(&mut store, &[b2], &net.genesis, now, "node-2").expect("judged");
+        assert!(matches!(&step, Step::Overflows { client_id } if client_id == "whale"), "{step:?}");
+        assert_eq!(store.tip().index, 1, "nothing of the overflowing block applied");
+    }
 }

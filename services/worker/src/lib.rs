@@ -1,4 +1,4 @@
-//! `uwl-worker`: the worker CLI (seed section 6, SPEC section 4).
+//! `uwl-worker`: the worker CLI (README: HTTP API, Tests and benchmarks).
 //!
 //! Loop: get a task, compute it, submit it. On 429, 5xx, timeouts or
 //! connection errors it retries: after what `Retry-After` says when the
@@ -11,8 +11,12 @@
 
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
+mod credentials;
+
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
+use credentials::Credentials;
+use secrecy::SecretString;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::Value;
 use uwl_api::{KeyIssued, Receipt, ReceiptStatus, SubmitAnswer, SubmitWork, Task};
@@ -35,8 +39,9 @@ pub struct Settings {
     /// Credentials; when absent the worker registers and keeps them in CREDENTIALS_FILE.
     #[arg(long, env = "CLIENT_ID")]
     pub client_id: Option<String>,
-    #[arg(long, env = "API_KEY")]
-    pub api_key: Option<String>,
+    /// Never printed (hidden from --help and Debug output).
+    #[arg(long, env = "API_KEY", hide_env_values = true, value_parser = uwl_runtime::secret)]
+    pub api_key: Option<SecretString>,
     #[arg(long, env = "CREDENTIALS_FILE", default_value = "worker-credentials.json")]
     pub credentials_file: PathBuf,
     /// Journal of receipts (JSON lines).
@@ -58,34 +63,6 @@ pub struct Settings {
     /// Pause between tasks.
     #[arg(long = "pause-ms", env = "PAUSE_MS", default_value = "0", value_parser = uwl_runtime::millis)]
     pub pause: Duration,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Credentials {
-    client_id: String,
-    api_key: String,
-    /// When the key was issued and expires (ms since the epoch), as
-    /// register and renew_key answer; absent for keys given by flag.
-    #[serde(default)]
-    issued_at: Option<u64>,
-    #[serde(default)]
-    expires_at: Option<u64>,
-}
-
-impl From<KeyIssued> for Credentials {
-    fn from(k: KeyIssued) -> Self {
-        Self { client_id: k.client_id, api_key: k.api_key, issued_at: Some(k.issued_at), expires_at: Some(k.expires_at) }
-    }
-}
-
-impl Credentials {
-    /// Past three quarters of the key's life: time to renew it.
-    fn due_for_renewal(&self, now_ms: u64) -> bool {
-        match (self.issued_at, self.expires_at) {
-            (Some(i), Some(e)) => now_ms >= i + e.saturating_sub(i) / 4 * 3,
-            _ => false,
-        }
-    }
 }
 
 /// One journal line: a submission and what became of it.
@@ -196,7 +173,7 @@ impl Worker {
     }
 
     async fn submit(&self, body: &SubmitWork) -> anyhow::Result<(u16, Value)> {
-        self.call("submit_work", || self.http.post(self.url("/submit_work")).bearer_auth(&self.creds.api_key).json(body)).await
+        self.call("submit_work", || self.http.post(self.url("/submit_work")).bearer_auth(self.creds.api_key()).json(body)).await
     }
 
     /// Renews the API key once it is past three quarters of its life
@@ -206,12 +183,12 @@ impl Worker {
         if !self.creds.due_for_renewal(now) {
             return Ok(());
         }
-        let (code, body) = self.call("renew_key", || self.http.post(self.url("/renew_key")).bearer_auth(&self.creds.api_key)).await?;
+        let (code, body) = self.call("renew_key", || self.http.post(self.url("/renew_key")).bearer_auth(self.creds.api_key())).await?;
         if code != 200 {
             bail!("renew_key: {code} {body}");
         }
         self.creds = decode::<KeyIssued>("renew_key", body)?.into();
-        std::fs::write(&self.s.credentials_file, serde_json::to_vec_pretty(&self.creds)?)?;
+        self.creds.save(&self.s.credentials_file)?;
         info!(client_id = self.creds.client_id, expires_at = self.creds.expires_at, "API key renewed");
         Ok(())
     }
@@ -220,7 +197,7 @@ impl Worker {
         if let Err(e) = self.renew_if_due().await {
             warn!(error = %format!("{e:#}"), "could not renew the API key");
         }
-        let (code, task) = self.call("get_task", || self.http.get(self.url(&format!("/get_task?kind={kind}"))).bearer_auth(&self.creds.api_key)).await?;
+        let (code, task) = self.call("get_task", || self.http.get(self.url(&format!("/get_task?kind={kind}"))).bearer_auth(self.creds.api_key())).await?;
         if code != 200 {
             bail!("get_task: {code} {task}");
         }
@@ -260,7 +237,7 @@ impl Worker {
                 continue;
             }
             let rid = self.journal[i].receipt_id.clone();
-            let (code, r) = self.call("receipt", || self.http.get(self.url(&format!("/receipt/{rid}"))).bearer_auth(&self.creds.api_key)).await?;
+            let (code, r) = self.call("receipt", || self.http.get(self.url(&format!("/receipt/{rid}"))).bearer_auth(self.creds.api_key())).await?;
             if code != 200 {
                 continue;
             }
@@ -292,30 +269,6 @@ fn decode<T: DeserializeOwned>(what: &str, body: Value) -> anyhow::Result<T> {
     serde_json::from_value(body).map_err(|e| anyhow::anyhow!("{what}: the answer is not what the API documents: {e}"))
 }
 
-async fn credentials(s: &Settings, http: &reqwest::Client) -> anyhow::Result<Credentials> {
-    if let (Some(client_id), Some(api_key)) = (&s.client_id, &s.api_key) {
-        return Ok(Credentials { client_id: client_id.clone(), api_key: api_key.clone(), issued_at: None, expires_at: None });
-    }
-    if let Ok(text) = std::fs::read_to_string(&s.credentials_file) {
-        return Ok(serde_json::from_str(&text)?);
-    }
-    let url = format!("{}/register", s.orchestrator_url.trim_end_matches('/'));
-    let mut delay = s.backoff_base;
-    let creds: Credentials = loop {
-        match http.post(&url).send().await {
-            Ok(r) if r.status().is_success() => break Credentials::from(r.json::<KeyIssued>().await?),
-            other => {
-                warn!(?other, "register failed; retrying in {delay:?}");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(30));
-            }
-        }
-    };
-    std::fs::write(&s.credentials_file, serde_json::to_vec_pretty(&creds)?)?;
-    info!(client_id = creds.client_id, file = %s.credentials_file.display(), "registered");
-    Ok(creds)
-}
-
 /// Works until `count` tasks are done (or forever) and every receipt is in
 /// a block, or until `shutdown`. Returns the tally.
 pub async fn run(s: Settings, shutdown: CancellationToken) -> anyhow::Result<Tally> {
@@ -325,7 +278,7 @@ pub async fn run(s: Settings, shutdown: CancellationToken) -> anyhow::Result<Tal
         http = http.add_root_certificate(reqwest::Certificate::from_pem(&pem).with_context(|| format!("CA_FILE {}", ca.display()))?);
     }
     let http = http.build()?;
-    let creds = credentials(&s, &http).await?;
+    let creds = credentials::load_or_register(&s, &http).await?;
     let journal = match std::fs::File::open(&s.journal_file) {
         Ok(f) => std::io::BufReader::new(f).lines().map_while(Result::ok).filter_map(|l| serde_json::from_str(&l).ok()).collect(),
         Err(_) => Vec::new(),

@@ -264,10 +264,53 @@ pub struct Live {
     pub status: String,
 }
 
+/// The stable code of an error answer, from ingest or from nginx's own
+/// error pages (`nginx/nginx.conf.template` uses the same words; a test
+/// keeps them equal). The README's list is generated from the OpenAPI
+/// document's copy of this enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 401: no key, a malformed or expired one, or one this network did not issue.
+    Unauthorized,
+    /// 400: a malformed request or a value out of its documented range.
+    BadRequest,
+    /// 413: the body is larger than the deployment's limit.
+    PayloadTooLarge,
+    /// 415: the body is not JSON.
+    UnsupportedMediaType,
+    /// 403: the key's client is not the request's client.
+    Forbidden,
+    /// 404: no such endpoint.
+    NotFound,
+    /// 405: the endpoint does not take that method.
+    MethodNotAllowed,
+    /// 409: another result for this task was already accepted (`receipt_id`).
+    Conflict,
+    /// 410: the task expired before its result arrived.
+    Expired,
+    /// 422: the result does not solve the task.
+    InvalidResult,
+    /// 429: too many requests (retry after `Retry-After`).
+    RateLimited,
+    /// 503: the node cannot take the request now (retry after `Retry-After`).
+    Unavailable,
+    /// 500: an internal error.
+    Internal,
+    /// 502 (nginx): no ingest instance answered.
+    BadGateway,
+    /// 504 (nginx): the ingest instance did not answer in time.
+    GatewayTimeout,
+    /// 408 (nginx): the request was not received in time.
+    RequestTimeout,
+    /// 414 (nginx): the request URI is too long.
+    UriTooLong,
+}
+
 /// Every error answer: `error` is a stable code, `message` human text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
-    pub error: String,
+    pub error: ErrorCode,
     pub message: String,
     /// For a conflict (409): the receipt that holds the task's identity.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -6,7 +6,7 @@
 
 use crate::block::{Block, TipInfo};
 use crate::genesis::Genesis;
-use crate::tx::Identity;
+use crate::tx::{Identity, MAX_AMOUNT};
 use crate::validate::{check_block, BlockError, ForkError};
 use std::collections::{BTreeMap, HashSet};
 
@@ -46,7 +46,11 @@ pub fn audit_chain(genesis: &Genesis, blocks: impl IntoIterator<Item = Block>) -
                     if !seen.insert(pair.identity()) {
                         return Err(fail(BlockError::DuplicateIdentity(pair.identity())));
                     }
-                    *out.balances.entry(pair.client_id().to_owned()).or_default() += u128::from(pair.amount());
+                    let balance = out.balances.entry(pair.client_id().to_owned()).or_default();
+                    *balance += u128::from(pair.amount());
+                    if *balance > u128::from(MAX_AMOUNT) {
+                        return Err(fail(BlockError::BalanceOverflow(pair.client_id().to_owned())));
+                    }
                     out.pairs += 1;
                 }
             }
@@ -91,5 +95,14 @@ mod tests {
         let again = Block::mine(&chain[5].tip_info(), chain[5].timestamp + 1, &net.keys[0], vec![chain[1].transactions[0].clone()]);
         let twice: Vec<Block> = chain.iter().cloned().chain([again]).collect();
         assert!(matches!(audit_chain(&net.genesis, twice), Err(ForkError { index: 6, error: BlockError::DuplicateIdentity(_) })));
+        // two validly signed blocks whose payments to one client pass 2^63-1
+        let h = crate::result_hash(&serde_json::json!({"nonce": 1}));
+        let whale = |tag: &str| crate::TxPair::new("whale", &crate::testkit::contract_id("whale", tag, MAX_AMOUNT), MAX_AMOUNT, h);
+        let w1 = Block::mine(&chain[5].tip_info(), chain[5].timestamp + 1, &net.keys[0], vec![whale("a")]);
+        let w2 = Block::mine(&w1.tip_info(), w1.timestamp + 1, &net.keys[1], vec![whale("b")]);
+        let over: Vec<Block> = chain.iter().cloned().chain([w1.clone()]).collect();
+        assert!(audit_chain(&net.genesis, over).is_ok(), "one payment of 2^63-1 fits");
+        let over: Vec<Block> = chain.iter().cloned().chain([w1, w2]).collect();
+        assert!(matches!(audit_chain(&net.genesis, over), Err(ForkError { index: 7, error: BlockError::BalanceOverflow(c) }) if c == "whale"));
     }
 }

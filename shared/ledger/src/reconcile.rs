@@ -1,4 +1,4 @@
-//! Reconciliation of pending pairs after a chain replacement (seed section 4).
+//! Reconciliation of pending pairs after a chain replacement (README: The ledger's rules).
 
 use crate::block::Block;
 use crate::hash::Hash32;

@@ -126,6 +126,10 @@ pub enum BlockError {
     InvalidPair { position: usize, error: PairError },
     #[error("identity ({}, {}) is already in the chain", .0.client_id, .0.contract_id)]
     DuplicateIdentity(Identity),
+    /// Found with the chain's balances (a store or the whole-chain audit),
+    /// not by [`check_block`] alone: no balance may pass 2^63-1.
+    #[error("the balance of {0:?} would pass 2^63-1")]
+    BalanceOverflow(String),
 }
 
 impl BlockError {

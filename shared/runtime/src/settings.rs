@@ -44,3 +44,27 @@ pub fn secret(value: &str) -> Result<SecretString, String> {
 pub fn millis(value: &str) -> Result<std::time::Duration, String> {
     value.trim().parse::<u64>().map(std::time::Duration::from_millis).map_err(|e| format!("{value:?} is not a whole number of milliseconds: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Parser, Debug)]
+    struct Probe {
+        #[command(flatten)]
+        common: CommonSettings,
+    }
+
+    #[test]
+    fn the_nats_password_never_prints() {
+        let password = "correct-horse-battery-staple";
+        let p = Probe::try_parse_from(["probe", "--node-id", "node-1", "--nats-password", password]).expect("parses");
+        assert!(!format!("{p:?}").contains(password), "{p:?}");
+        let login = p.common.login(Role::Sync);
+        assert!(!format!("{login:?}").contains(password), "{login:?}");
+        let cmd = Probe::command();
+        let arg = cmd.get_arguments().find(|a| a.get_id() == "nats_password").expect("NATS_PASSWORD is a setting");
+        assert!(arg.is_hide_env_values_set(), "NATS_PASSWORD's value is hidden from --help");
+    }
+}

@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used)] // test fixtures: a failed unwrap is a failed test
 //! Verifiers against the worked examples of `testdata/tasks.json` (copied
-//! from the product spec's vectors), tasks of contracts, shapes, properties.
+//! from known vectors), tasks of contracts, shapes, properties.
 
 use proptest::prelude::*;
 use serde_json::{json, Value};

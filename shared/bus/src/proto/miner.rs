@@ -175,4 +175,19 @@ pub struct MinerStats {
     /// Times this miner's NATS connection was found stalled and made again.
     #[serde(default)]
     pub bus_stalls_total: u64,
+    /// Pairs set aside (a block carrying them was refused: kept out of
+    /// every block, with the reason), newest first, at most
+    /// [`SET_ASIDE_SHOWN`].
+    #[serde(default)]
+    pub set_aside: Vec<SetAside>,
+}
+
+/// How many set-aside pairs a stats answer names.
+pub const SET_ASIDE_SHOWN: u64 = 10;
+
+/// A pair set aside, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetAside {
+    pub receipt_id: ReceiptId,
+    pub reason: String,
 }
