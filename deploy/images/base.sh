@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes the base image every project image builds FROM: Debian bookworm with
 # nats-server, nginx-light, openssl (nginx's certificate generated at first
-# start) and the runtime bits our binaries need.
+# start), Prometheus and Alertmanager (the cluster's monitoring; promtool
+# checks the rules in the tests) and the runtime bits our binaries need.
 #
 # Where a registry answers, it is built from a pulled debian:bookworm-slim.
 # Where none does (this project's build and test machines), it is made with
@@ -11,7 +12,7 @@
 set -euo pipefail
 
 IMAGE=${UWL_BASE_IMAGE:-uwl-base:bookworm}
-PACKAGES=ca-certificates,nats-server,nginx-light,openssl,curl,tini,sqlite3
+PACKAGES=ca-certificates,nats-server,nginx-light,openssl,curl,tini,sqlite3,prometheus,prometheus-alertmanager
 force=${1:-}
 
 have=$(docker image inspect -f '{{ index .Config.Labels "uwl.packages" }}' "$IMAGE" 2>/dev/null || true)

@@ -16,7 +16,7 @@ profile=${PROFILE:-dev}
 tag=$([[ "$profile" == dev ]] && echo dev || echo "$profile")
 
 # Every file the image is made of, committed or not, by content.
-sources=$(cd "$root" && git ls-files -co --exclude-standard -- Cargo.toml Cargo.lock services shared nats nginx deploy/images \
+sources=$(cd "$root" && git ls-files -co --exclude-standard -- Cargo.toml Cargo.lock services shared nats nginx deploy/images deploy/monitoring \
   | LC_ALL=C sort | while IFS= read -r f; do if [[ -f "$f" ]]; then sha256sum "$f"; fi; done | sha256sum | cut -c1-16)
 if [[ "${1:-}" == --if-stale ]]; then
   have=$(docker image inspect -f '{{ index .Config.Labels "uwl.sources" }}' "uwl:$tag" 2>/dev/null || true)
@@ -37,9 +37,10 @@ for b in "${bins[@]}"; do pkgs+=(-p "$b"); done
 (cd "$root" && cargo build --locked --profile "$profile" --bins "${pkgs[@]}")
 dir=$([[ "$profile" == dev ]] && echo debug || echo "$profile")
 stage="$root/target/image"
-rm -rf "$stage" && mkdir -p "$stage/bin" "$stage/nginx"
+rm -rf "$stage" && mkdir -p "$stage/bin" "$stage/nginx" "$stage/monitoring"
 for b in "${bins[@]}"; do cp "$root/target/$dir/$b" "$stage/bin/"; done
 cp -r "$root/nats" "$stage/nats"
-cp "$root/nginx/nginx.conf.template" "$here/nginx-start" "$stage/nginx/"
+cp "$root/nginx/nginx.conf.template" "$here/nginx-start" "$here/alertmanager-start" "$stage/nginx/"
+cp "$root"/deploy/monitoring/*.yml "$stage/monitoring/"
 docker build -q -t "uwl:$tag" --label "uwl.sources=$sources" -f "$here/uwl.Dockerfile" "$stage" >/dev/null
 echo "built uwl:$tag ($profile binaries)"

@@ -520,6 +520,7 @@ pub fn nats_secrets(tag: &str) -> anyhow::Result<Vec<(String, String)>> {
 pub fn fast_params() -> NetworkParams {
     NetworkParams { t_round_ms: 1_000, max_future_ms: 5_000, max_pairs_per_block: 500, tasks: testkit::bounds() }
 }
+pub mod browser;
 pub mod faults;
 
 /// Removes containers and networks of earlier test clusters that an aborted

@@ -22,6 +22,10 @@ struct Cluster {
     env_file: PathBuf,
     port: u16,
     tls_port: u16,
+    prometheus_port: u16,
+    alertmanager_port: u16,
+    /// Where Alertmanager sends alerts (none: kept, not sent).
+    webhook: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -37,6 +41,11 @@ impl Cluster {
             .args(args)
             .env("UWL_PORT", self.port.to_string())
             .env("UWL_TLS_PORT", self.tls_port.to_string())
+            // the monitoring too (Prometheus, Alertmanager)
+            .env("COMPOSE_PROFILES", "monitoring")
+            .env("UWL_PROMETHEUS_PORT", self.prometheus_port.to_string())
+            .env("UWL_ALERTMANAGER_PORT", self.alertmanager_port.to_string())
+            .env("ALERT_WEBHOOK_URL", self.webhook.clone().unwrap_or_default())
             // Small per-client allowances, so a burst from this host is
             // limited however fast the machine sends it.
             .env("CLIENT_RATE_PER_S", "50")
@@ -47,6 +56,11 @@ impl Cluster {
     }
 
     fn up() -> anyhow::Result<Self> {
+        Self::up_with(None)
+    }
+
+    /// The cluster with its alerts sent to `webhook`.
+    fn up_with(webhook: Option<String>) -> anyhow::Result<Self> {
         require_uwl_image()?;
         remove_stale_test_clusters();
         let dir = tempfile::tempdir()?;
@@ -55,8 +69,9 @@ impl Cluster {
         // compose takes one env file: the deployment's values, then the secrets
         std::fs::write(&env_file, format!("{}\n{secrets}UWL_SECRETS_FILE={}\n", uwl_tests::faults::cluster_env()?, env_file.display()))?;
         let free = || -> anyhow::Result<u16> { Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port()) };
-        let (port, tls_port) = (free()?, free()?);
-        let c = Self { project: format!("uwltest{}", std::process::id()), env_file, port, tls_port, _dir: dir };
+        let (port, tls_port, prometheus_port, alertmanager_port) = (free()?, free()?, free()?, free()?);
+        let project = format!("uwltest{}", std::process::id());
+        let c = Self { project, env_file, port, tls_port, prometheus_port, alertmanager_port, webhook, _dir: dir };
         c.compose(&["up", "-d"])?;
         Ok(c)
     }
@@ -268,6 +283,8 @@ async fn edge_errors_are_json_and_slow_clients_are_cut_off(cluster: &Cluster, h:
     let big_header = format!("GET /livez HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n", "a".repeat(9_000));
     let (code, body) = raw_exchange(cluster.port, big_header.as_bytes(), within).await?;
     assert_eq!((code, body["error"].as_str()), (400, Some("bad_request")), "headers too large (nginx's 494): {body}");
+    let (code, body) = raw_exchange(cluster.port, b"GET /_error/500 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", within).await?;
+    assert_eq!((code, body["error"].as_str()), (404, Some("not_found")), "the error pages are not reachable from outside: {body}");
 
     // half a request, then silence: cut off after the 10 s header timeout
     let t = Instant::now();
@@ -621,5 +638,138 @@ async fn schemathesis_finds_no_failure_through_the_edge() -> anyhow::Result<()> 
         }
     }
     figure(format!("schemathesis: {operations} operations, {cases} requests to them, 0 failures"));
+    Ok(())
+}
+
+/// A webhook receiver on the host (Alertmanager reaches it through the
+/// container's host gateway): the JSON bodies it was sent.
+struct Webhook {
+    port: u16,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Webhook {
+    async fn start() -> anyhow::Result<Self> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await?;
+        let port = listener.local_addr()?.port();
+        let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = bodies.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let kept = kept.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 8192];
+                    // one request per connection: headers, then Content-Length bytes
+                    loop {
+                        let Ok(n) = s.read(&mut chunk).await else { return };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        let text = String::from_utf8_lossy(&buf).into_owned();
+                        let Some((head, body)) = text.split_once("\r\n\r\n") else { continue };
+                        let len = head
+                            .lines()
+                            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").and_then(|v| v.trim().parse::<usize>().ok()))
+                            .unwrap_or(0);
+                        if body.len() < len {
+                            continue;
+                        }
+                        if let Ok(v) = serde_json::from_str(body) {
+                            kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(v);
+                        }
+                        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
+                        return;
+                    }
+                });
+            }
+        });
+        Ok(Self { port, bodies, _task: task })
+    }
+
+    fn received(&self) -> Vec<serde_json::Value> {
+        self.bodies.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
+/// The monitoring of the compose cluster: Prometheus scrapes every service
+/// (each `/metrics` passes `promtool check metrics`, and every series the
+/// alert rules name is exported by some service); a miner stopped fires
+/// ServiceDown, shown on Prometheus's alerts page (screenshot in
+/// target/screenshots/) and delivered by Alertmanager to a webhook.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_miner_fires_an_alert_that_reaches_the_webhook() -> anyhow::Result<()> {
+    let _serial = serial();
+    let hook = Webhook::start().await?;
+    let cluster = Cluster::up_with(Some(format!("http://host.docker.internal:{}/alerts", hook.port)))?;
+    cluster.ready().await?;
+    let prom = format!("http://127.0.0.1:{}", cluster.prometheus_port);
+    let http = reqwest::Client::new();
+    let targets = wait_for("Prometheus scraping every service", Duration::from_secs(90), || async {
+        let Ok(r) = http.get(format!("{prom}/api/v1/targets")).send().await else { return Ok(None) };
+        let v: serde_json::Value = r.json().await?;
+        let active = v["data"]["activeTargets"].as_array().cloned().unwrap_or_default();
+        let up: Vec<String> = active.iter().filter(|t| t["health"] == "up").filter_map(|t| t["labels"]["instance"].as_str().map(str::to_owned)).collect();
+        Ok((active.len() == 9 && up.len() == 9).then_some(up))
+    })
+    .await?;
+    println!("Prometheus scrapes {targets:?}");
+
+    // every service's metrics pass promtool, and every series a rule names exists
+    let mut exported = String::new();
+    for t in &targets {
+        let text = cluster.exec("prometheus", &["sh", "-c", &format!("curl -fsS http://{t}/metrics | tee /tmp/m.txt | promtool check metrics && cat /tmp/m.txt")])
+            .map_err(|e| anyhow::anyhow!("promtool check metrics on {t}: {e:#}"))?;
+        exported.push_str(&text);
+    }
+    let rules = std::fs::read_to_string(repo().join("deploy/monitoring/rules.yml"))?;
+    let named: std::collections::BTreeSet<&str> =
+        rules.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| w.starts_with("uwl_")).collect();
+    for name in &named {
+        let base = name.trim_end_matches("_bucket").trim_end_matches("_count");
+        assert!(exported.contains(&format!("# TYPE {base} ")), "the rules name {name}, which no service exports");
+    }
+    figure(format!("monitoring: {} targets scraped, promtool check metrics clean on each; {} series named by the rules, each exported", targets.len(), named.len()));
+
+    cluster.compose(&["stop", "miner-2"])?;
+    let t = Instant::now();
+    let firing = wait_for("ServiceDown firing for miner-2", Duration::from_secs(120), || async {
+        let v: serde_json::Value = http.get(format!("{prom}/api/v1/alerts")).send().await?.json().await?;
+        let alerts = v["data"]["alerts"].as_array().cloned().unwrap_or_default();
+        Ok(alerts.into_iter().find(|a| a["labels"]["alertname"] == "ServiceDown" && a["labels"]["instance"] == "miner-2:9100" && a["state"] == "firing"))
+    })
+    .await?;
+    let fired_after = t.elapsed();
+    println!("ServiceDown fired {fired_after:?} after miner-2 stopped: {firing}");
+
+    let driver = uwl_tests::browser::chromedriver()?;
+    let b = uwl_tests::browser::browser(&driver).await?;
+    b.goto(&format!("{prom}/alerts")).await?;
+    let page = wait_for("the alerts page showing ServiceDown", Duration::from_secs(30), || async {
+        let text = b.find(fantoccini::Locator::Css("body")).await?.text().await?;
+        Ok(text.contains("ServiceDown").then_some(text))
+    })
+    .await?;
+    assert!(page.to_lowercase().contains("firing"), "the page shows the alert firing: {page}");
+    let shots = uwl_tests::browser::screenshots();
+    std::fs::create_dir_all(&shots)?;
+    std::fs::write(shots.join("alert-firing.png"), b.screenshot().await?)?;
+    b.close().await?;
+
+    let delivered = wait_for("the alert at the webhook", Duration::from_secs(90), || async {
+        Ok(hook.received().into_iter().find(|body| {
+            body["alerts"].as_array().into_iter().flatten().any(|a| a["labels"]["alertname"] == "ServiceDown" && a["labels"]["instance"] == "miner-2:9100" && a["status"] == "firing")
+        }))
+    })
+    .await?;
+    figure(format!(
+        "monitoring: miner-2 stopped -> ServiceDown firing after {fired_after:.1?}, at the webhook after {:.1?} (receiver {}), screenshot target/screenshots/alert-firing.png",
+        t.elapsed(),
+        delivered["receiver"]
+    ));
+    cluster.compose(&["start", "miner-2"])?;
     Ok(())
 }

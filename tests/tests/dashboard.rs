@@ -4,61 +4,18 @@
 // Container tests hold a process-wide lock (`serial`) across awaits on purpose.
 #![allow(clippy::await_holding_lock)]
 
-use fantoccini::{Client as Browser, ClientBuilder, Locator};
+use fantoccini::{Client as Browser, Locator};
 use serde_json::{json, Value};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+use uwl_tests::browser::{browser, chromedriver, screenshots};
 use uwl_bus::proto::SubmitOrigin;
 use uwl_ledger::testkit::pair;
 use uwl_tests::*;
 
 const LONG: Duration = Duration::from_secs(60);
 
-/// chromedriver on a free port, killed on drop.
-struct Driver(Child, u16);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn chromedriver() -> anyhow::Result<Driver> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let child = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| anyhow::anyhow!("chromedriver not found ({e}): install chromium and chromium-driver (deploy/test does)"))?;
-    Ok(Driver(child, port))
-}
-
-async fn browser(driver: &Driver) -> anyhow::Result<Browser> {
-    let caps: serde_json::Map<String, Value> = serde_json::from_value(json!({
-        "goog:chromeOptions": {
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"]
-        }
-    }))?;
-    let url = format!("http://127.0.0.1:{}", driver.1);
-    wait_for("chromedriver", Duration::from_secs(20), || async {
-        Ok(ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps.clone())
-            .connect(&url)
-            .await
-            .ok())
-    })
-    .await
-}
-
 async fn text(b: &Browser, id: &str) -> anyhow::Result<String> {
     Ok(b.find(Locator::Id(id)).await?.text().await?)
-}
-
-fn screenshots() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -74,6 +74,35 @@ impl Probe {
     }
 }
 
+/// A subject `pattern` stands for, made concrete (`*` and `>` as `x`).
+fn concrete(pattern: &str) -> String {
+    pattern.split('.').map(|t| if t == "*" || t == ">" { "x" } else { t }).collect::<Vec<_>>().join(".")
+}
+
+/// Whether NATS pattern `pattern` covers the concrete `subject`.
+fn covers(pattern: &str, subject: &str) -> bool {
+    let (p, s): (Vec<&str>, Vec<&str>) = (pattern.split('.').collect(), subject.split('.').collect());
+    for (i, t) in p.iter().enumerate() {
+        match *t {
+            ">" => return s.len() > i,
+            "*" if i < s.len() => {}
+            t if s.get(i) == Some(&t) => {}
+            _ => return false,
+        }
+    }
+    p.len() == s.len()
+}
+
+#[test]
+fn nats_patterns_cover_as_the_server_does() {
+    assert!(covers("uwl.sync.*.read", "uwl.sync.node-1.read"));
+    assert!(!covers("uwl.sync.*.read", "uwl.sync.node-1.append"));
+    assert!(covers("_INBOX.ingest.node-1.>", "_INBOX.ingest.node-1.x"));
+    assert!(!covers("_INBOX.ingest.node-1.>", "_INBOX.ingest.node-1"));
+    assert!(!covers("uwl.tips.node-1", "uwl.tips.node-2"));
+    assert_eq!(concrete("uwl.tips.*"), "uwl.tips.x");
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Op {
     Publish,
@@ -156,7 +185,7 @@ async fn each_role_is_refused_what_it_must_not_do() -> anyhow::Result<()> {
         (Role::Metrics, Op::Subscribe, sync_read(me), true),
         (Role::Metrics, Op::Publish, sync_read(me), false),
     ];
-    let mut failures = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
     let mut probes = std::collections::HashMap::new();
     for (role, op, subject, forbidden) in &cases {
         let node = if *role == Role::Metrics { COMPOSE_OPS } else { me };
@@ -170,6 +199,41 @@ async fn each_role_is_refused_what_it_must_not_do() -> anyhow::Result<()> {
             failures.push(format!("{} {op:?} {subject}: expected {}", role.name(), if *forbidden { "refused" } else { "allowed" }));
         }
     }
+    assert!(failures.is_empty(), "{failures:#?}");
+
+    // The sweep: every subject any user of the deployment may use (its
+    // patterns made concrete), offered to each role; whatever the role's
+    // own permissions do not cover must be refused.
+    let mut users: Vec<(Role, &str)> = COMPOSE_NODES.iter().flat_map(|n| Role::NODE.map(|r| (r, *n))).collect();
+    users.push((Role::Metrics, COMPOSE_OPS));
+    let mut everything = std::collections::BTreeSet::new();
+    for (role, node) in &users {
+        let p = role.permissions(node);
+        for pattern in p.publish.iter().chain(&p.subscribe) {
+            everything.insert(concrete(pattern));
+        }
+    }
+    let mut swept = 0;
+    for (role, node) in users.iter().filter(|(_, n)| [me, COMPOSE_OPS].contains(n)) {
+        let own = role.permissions(node);
+        let probe = match probes.get_mut(role) {
+            Some(p) => p,
+            None => probes.entry(*role).or_insert(Probe::connect(&url, *role, node).await?),
+        };
+        for subject in &everything {
+            for (op, allowed) in [(Op::Publish, &own.publish), (Op::Subscribe, &own.subscribe)] {
+                if allowed.iter().any(|pattern| covers(pattern, subject)) {
+                    continue;
+                }
+                swept += 1;
+                if !probe.refused(op, subject).await? {
+                    failures.push(format!("{} {op:?} {subject}: not in its permissions, yet allowed", role.name()));
+                }
+            }
+        }
+    }
+    println!("sweep: {swept} forbidden (role, operation, subject) cases over {} subjects", everything.len());
+    assert!(swept >= 100, "the sweep found only {swept} forbidden cases");
     assert!(failures.is_empty(), "{failures:#?}");
 
     // A service's connection gets its replies (the typed bus, with its own

@@ -66,7 +66,8 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
     let mempool = Mempool::open(&path).with_context(|| format!("opening {}", path.display()))?;
     info!(node = %id, validator, pending = mempool.len()?, "mempool open");
     let peers = if settings.peers.is_empty() { genesis.peers_of(&id) } else { settings.peers.clone() };
-    let rt = Runtime::start(uwl_bus::Role::Miner, &settings.common).await?;
+    let mut rt = Runtime::start(uwl_bus::Role::Miner, &settings.common).await?;
+    rt.report_disk(&settings.data_dir);
     let (accept, accepts) = mpsc::channel(4 * ACCEPT_BATCH);
     let genesis_tip = Block::genesis(&genesis).tip_info();
     let miner = Arc::new(Miner {

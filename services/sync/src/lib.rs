@@ -53,7 +53,8 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
     let id = settings.common.node_id.clone();
     info!(node = %id, tip = tip.index, blocks_read = blocks_read_at_start, "chain store open");
     let peers = if settings.peers.is_empty() { genesis.peers_of(&id) } else { settings.peers.clone() };
-    let rt = Runtime::start(uwl_bus::Role::Sync, &settings.common).await?;
+    let mut rt = Runtime::start(uwl_bus::Role::Sync, &settings.common).await?;
+    rt.report_disk(&settings.data_dir);
     let metrics = Metrics::new(&id)?;
     metrics.startup_blocks_read.set(blocks_read_at_start as i64);
     metrics.tip_index.set(tip.index as i64);

@@ -12,6 +12,7 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 mod admin;
+mod host;
 mod logging;
 mod runtime;
 mod settings;

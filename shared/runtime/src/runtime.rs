@@ -29,6 +29,8 @@ pub struct Runtime {
     admin: tokio::net::TcpListener,
     requests: Phase,
     workers: Phase,
+    /// The data directory whose file system's free space `/metrics` reports.
+    data_dir: Option<std::path::PathBuf>,
 }
 
 /// Tasks stopped together by one token.
@@ -62,7 +64,13 @@ impl Runtime {
         let service = role.name();
         let bus = Bus::connect(&common.nats_url, &common.login(role)).await?;
         let admin = tokio::net::TcpListener::bind(common.admin_addr).await.with_context(|| format!("binding ADMIN_ADDR {}", common.admin_addr))?;
-        Ok(Self { service, node_id: common.node_id.clone(), bus, admin, requests: Phase::default(), workers: Phase::default() })
+        Ok(Self { service, node_id: common.node_id.clone(), bus, admin, requests: Phase::default(), workers: Phase::default(), data_dir: None })
+    }
+
+    /// Reports the free space of `dir`'s file system in `/metrics` (a
+    /// service that keeps a store there).
+    pub fn report_disk(&mut self, dir: &std::path::Path) {
+        self.data_dir = Some(dir.to_owned());
     }
 
     pub fn bus(&self) -> &Bus {
@@ -108,6 +116,7 @@ impl Runtime {
         F: Fn() -> (bool, serde_json::Value) + Send + Sync + 'static,
     {
         let (bus, service) = (self.bus.clone(), self.service);
+        registry.register(Box::new(crate::host::HostMetrics::new(bus.clone(), self.data_dir.clone())?))?;
         let health = Arc::new(move || {
             let nats = bus.is_connected();
             let (ok, mut detail) = ready();
