@@ -5,7 +5,7 @@
 #![allow(clippy::await_holding_lock)]
 
 use fantoccini::{Client as Browser, Locator};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
 use uwl_tests::browser::{browser, chromedriver, screenshots};
 use uwl_bus::proto::SubmitOrigin;

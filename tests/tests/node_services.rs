@@ -496,7 +496,8 @@ async fn the_admin_status_shows_every_node_and_what_does_not_answer() -> anyhow:
     let (s2, m2) = (net.sync("node-2", &nats.url, &[])?, net.miner("node-2", &nats.url, &[])?);
     c.ready("node-1", true).await?;
     c.ready("node-2", true).await?;
-    let cfg = uwl_admin::Status { nats_url: nats.url.clone(), nats_password: None, genesis_file: net.genesis_file.clone(), timeout: Duration::from_secs(2) };
+    let connect = uwl_admin::Connect { nats_url: nats.url.clone(), nats_password: None, genesis_file: net.genesis_file.clone(), timeout: Duration::from_secs(2) };
+    let cfg = uwl_admin::Status { connect };
     let st = wait_for("status: one chain", LONG, || async {
         let st = uwl_admin::status(&cfg).await?;
         Ok(st.healthy().then_some(st))

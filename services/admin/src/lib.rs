@@ -8,8 +8,16 @@
 
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
+mod audit;
+mod backup;
+mod connect;
+mod offline;
 mod status;
 mod verify;
+pub use audit::{audit, receipt_ids, Audit, AuditReport, Standing};
+pub use backup::{backup, backup_report, Backup};
+pub use connect::Connect;
+pub use offline::{restore, resync, Restore, Resync};
 pub use status::{status, ClusterStatus, NodeStatus, Status};
 pub use verify::{report, verify, Verify};
 
@@ -36,6 +44,16 @@ pub enum Cmd {
     /// Every node now: sync and miner answering, tip, pending, the leader
     /// (exit status 1 unless every service answers on one chain).
     Status(Status),
+    /// An online backup of a node, written by its services into
+    /// `backups/<label>/` of its data volume.
+    Backup(Backup),
+    /// Puts a backup into a stopped node (its data and key volumes).
+    Restore(Restore),
+    /// Rebuilds a stopped node's chain from its peers when it starts again.
+    Resync(Resync),
+    /// Receipts checked against every validator's chain (exit status 1
+    /// unless each is in a block on every node).
+    Audit(Audit),
 }
 
 #[derive(clap::Args, Debug, Clone)]

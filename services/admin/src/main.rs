@@ -19,6 +19,19 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         }
+        Some(Cmd::Backup(b)) => {
+            let reply = tokio::runtime::Runtime::new()?.block_on(uwl_admin::backup(&b))?;
+            print!("{}", uwl_admin::backup_report(&b.node, &reply));
+        }
+        Some(Cmd::Restore(r)) => print!("{}", uwl_admin::restore(&r)?),
+        Some(Cmd::Resync(r)) => print!("{}", uwl_admin::resync(&r)?),
+        Some(Cmd::Audit(a)) => {
+            let report = tokio::runtime::Runtime::new()?.block_on(uwl_admin::audit(&a))?;
+            print!("{}", report.text());
+            if !report.all_paid() {
+                std::process::exit(1);
+            }
+        }
         Some(Cmd::Verify(v)) => {
             let audit = uwl_admin::verify(&v)?;
             print!("{}", uwl_admin::report(&audit));

@@ -3,29 +3,17 @@
 //! age, and the leader of the best tip heard. Works while the cluster runs
 //! (read-only queries, as the admin user).
 
-use anyhow::Context;
-use secrecy::SecretString;
+use crate::Connect;
 use std::fmt::Write as _;
-use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 use uwl_bus::proto::{MinerStats, MinerStatsQuery, SyncStats, SyncStatsQuery};
-use uwl_bus::{Bus, Login, RequestId, Role};
-use uwl_ledger::{current_leader, is_better, Genesis, TipInfo};
+use uwl_bus::RequestId;
+use uwl_ledger::{current_leader, is_better, TipInfo};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Status {
-    /// A NATS server of the cluster (in compose, the operators' network's: nats://nats-3:4222).
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    pub nats_url: String,
-    /// The password of the NATS user `admin` (deploy/.env: NATS_ADMIN_PASSWORD).
-    #[arg(long, env = "NATS_PASSWORD", hide_env_values = true, value_parser = uwl_runtime::secret)]
-    pub nats_password: Option<SecretString>,
-    /// The genesis (its validators are the nodes shown).
-    #[arg(long, default_value = "/config/genesis.json")]
-    pub genesis_file: PathBuf,
-    /// How long each node's services get to answer.
-    #[arg(long = "timeout-ms", default_value = "2000", value_parser = uwl_runtime::millis)]
-    pub timeout: Duration,
+    #[command(flatten)]
+    pub connect: Connect,
 }
 
 /// One node as it answered (an error's text when it did not).
@@ -80,17 +68,14 @@ impl ClusterStatus {
 
 /// Asks every validator's sync and miner for their stats, at once.
 pub async fn status(cfg: &Status) -> anyhow::Result<ClusterStatus> {
-    let genesis = Genesis::load(&cfg.genesis_file).with_context(|| format!("reading {}", cfg.genesis_file.display()))?;
-    let login = match &cfg.nats_password {
-        Some(p) => Login::with_password(Role::Admin, "ops", p.clone()),
-        None => Login::open(Role::Admin, "ops"),
-    };
-    let bus = Bus::connect(&cfg.nats_url, &login).await?;
+    let genesis = cfg.connect.genesis()?;
+    let bus = cfg.connect.bus().await?;
+    let timeout = cfg.connect.timeout;
     let rid = RequestId::new();
     let asks = genesis.validators.iter().map(|v| {
         let (bus, rid, node) = (&bus, &rid, v.node_id.clone());
         async move {
-            let (sync, miner) = tokio::join!(bus.ask(&node, SyncStatsQuery {}, cfg.timeout, rid), bus.ask(&node, MinerStatsQuery {}, cfg.timeout, rid));
+            let (sync, miner) = tokio::join!(bus.ask(&node, SyncStatsQuery {}, timeout, rid), bus.ask(&node, MinerStatsQuery {}, timeout, rid));
             NodeStatus { node, sync: sync.map_err(|e| e.to_string()), miner: miner.map_err(|e| e.to_string()) }
         }
     });

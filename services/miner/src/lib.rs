@@ -13,6 +13,7 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 mod accept;
+mod backup;
 mod metrics;
 mod mine;
 mod reconcile;
@@ -32,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch, Notify};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
-use uwl_bus::proto::{MinerQuery, ReplicateRequest, Replaced, SubmitBatch, TipAnnouncement};
+use uwl_bus::proto::{BackupRequest, MinerQuery, ReplicateRequest, Replaced, SubmitBatch, TipAnnouncement};
 use uwl_bus::{serve, BusError, DownMarks};
 use uwl_ledger::{Block, Genesis, NodeKey};
 use uwl_runtime::Runtime;
@@ -62,7 +63,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
         Some(_) => true,
         None => false,
     };
-    let path = settings.data_dir.join("mempool.sqlite");
+    let path = settings.data_dir.join(uwl_store::files::MEMPOOL_FILE);
     let mempool = Mempool::open(&path).with_context(|| format!("opening {}", path.display()))?;
     info!(node = %id, validator, pending = mempool.len()?, "mempool open");
     let peers = if settings.peers.is_empty() { genesis.peers_of(&id) } else { settings.peers.clone() };
@@ -108,7 +109,9 @@ impl App {
         let m = miner.clone();
         rt.spawn("serve replication", serve(bus.clone(), &id, None, 16, requests.clone(), move |q: ReplicateRequest, _| m.clone().replicated(q)));
         let m = miner.clone();
-        rt.spawn("serve reads", serve(bus.clone(), &id, None, 64, requests, move |q: MinerQuery, _| m.clone().read(q)));
+        rt.spawn("serve reads", serve(bus.clone(), &id, None, 64, requests.clone(), move |q: MinerQuery, _| m.clone().read(q)));
+        let m = miner.clone();
+        rt.spawn("serve backups", serve(bus.clone(), &id, None, 1, requests, move |q: BackupRequest, rid| m.clone().backup(q, rid)));
         rt.spawn_worker("accept", miner.clone().accept_loop(accepts, workers.clone()));
         rt.spawn_worker("mine", miner.clone().mine_loop(workers.clone()));
         rt.spawn_worker("hear tips", hear_tips(miner.clone(), workers.clone()));

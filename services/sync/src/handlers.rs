@@ -128,4 +128,19 @@ impl Node {
         })
         .await?
     }
+
+    /// A copy of the chain store for a backup, written while the store
+    /// stays open (only into the data directory's backups).
+    pub(crate) async fn copy(self: Arc<Self>, q: ChainCopyRequest) -> Result<ChainCopied, RemoteError> {
+        let path = std::path::PathBuf::from(&q.path);
+        if !uwl_store::files::is_backup_file(&self.settings.data_dir, &path) {
+            return Err(RemoteError::bad_request(format!("{} is not a chain copy in this node's backups", q.path)));
+        }
+        let copied = self
+            .with_store(move |s| -> uwl_store::Result<ChainCopied> { Ok(ChainCopied { bytes: s.copy_to(&path)?, tip: s.tip().tip_info() }) })
+            .await?
+            .map_err(RemoteError::internal)?;
+        tracing::info!(path = %q.path, bytes = copied.bytes, tip = copied.tip.index, "chain store copied");
+        Ok(copied)
+    }
 }

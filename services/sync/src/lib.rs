@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
-use uwl_bus::proto::{AppendRequest, EventsRequest, SyncQuery, TipAnnouncement};
+use uwl_bus::proto::{AppendRequest, ChainCopyRequest, EventsRequest, SyncQuery, TipAnnouncement};
 use uwl_bus::{serve, BusError};
 use uwl_ledger::{is_better, Genesis};
 use uwl_runtime::Runtime;
@@ -46,7 +46,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
     settings.validate()?;
     let genesis = Genesis::load(&settings.genesis_file)?;
     std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating {}", settings.data_dir.display()))?;
-    let path = settings.data_dir.join("chain.sqlite");
+    let path = settings.data_dir.join(uwl_store::files::CHAIN_FILE);
     let store = ChainStore::open(&path, &genesis).with_context(|| format!("opening {}", path.display()))?;
     let tip = store.tip().tip_info();
     let blocks_read_at_start = store.blocks_read();
@@ -87,6 +87,8 @@ impl App {
         rt.spawn("serve appends", serve(bus.clone(), &id, None, 1, stop.clone(), move |q: AppendRequest, _| n.clone().append(q)));
         let n = node.clone();
         rt.spawn("serve events", serve(bus.clone(), &id, None, 1, stop.clone(), move |q: EventsRequest, _| n.clone().events(q)));
+        let n = node.clone();
+        rt.spawn("serve copies", serve(bus.clone(), &id, None, 1, stop.clone(), move |q: ChainCopyRequest, _| n.clone().copy(q)));
         let (pull_tx, pull_rx) = mpsc::channel::<String>(64);
         rt.spawn("hear tips", hear_tips(node.clone(), pull_tx, stop.clone()));
         rt.spawn("pull", pull_loop(node.clone(), pull_rx, stop.clone()));

@@ -79,16 +79,23 @@ impl Role {
                 [vec![subjects::sync_read(ANY), subjects::sync_replaced(node), subjects::tips(node), subjects::landed(node)],
                     replies(&[(Role::Sync, ANY), (Role::Miner, node), (Role::Ingest, ANY), (Role::Metrics, ANY)])]
                 .concat(),
-                vec![subjects::sync_read(node), subjects::sync_append(node), subjects::sync_events(node), subjects::tips(ANY)],
+                vec![subjects::sync_read(node), subjects::sync_append(node), subjects::sync_events(node), subjects::sync_admin(node), subjects::tips(ANY)],
             ),
             Role::Miner => (
-                [vec![subjects::sync_read(node), subjects::sync_append(node), subjects::sync_events(node), subjects::miner_replicate(ANY)],
+                [vec![
+                    subjects::sync_read(node),
+                    subjects::sync_append(node),
+                    subjects::sync_events(node),
+                    subjects::sync_admin(node),
+                    subjects::miner_replicate(ANY),
+                ],
                     replies(&[(Role::Ingest, ANY), (Role::Miner, ANY), (Role::Metrics, ANY)])]
                 .concat(),
                 vec![
                     subjects::miner_submit(node),
                     subjects::miner_replicate(node),
                     subjects::miner_read(node),
+                    subjects::miner_admin(node),
                     subjects::sync_replaced(node),
                     subjects::tips(ANY),
                 ],

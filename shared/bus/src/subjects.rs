@@ -18,6 +18,17 @@ pub fn sync_events(node: &str) -> String {
     format!("uwl.sync.{node}.events")
 }
 
+/// Operators' commands to `node`'s sync (a copy of its chain store, asked
+/// by the node's own miner while it holds its chain turn).
+pub fn sync_admin(node: &str) -> String {
+    format!("uwl.sync.{node}.admin")
+}
+
+/// Operators' commands to `node`'s miner (an online backup of the node).
+pub fn miner_admin(node: &str) -> String {
+    format!("uwl.miner.{node}.admin")
+}
+
 /// A hint published after a replacement: fetch the events now.
 pub fn sync_replaced(node: &str) -> String {
     format!("uwl.sync.{node}.replaced")

@@ -203,23 +203,24 @@ impl NodeKey {
         Self { node_id: node_id.to_owned(), signing: SigningKey::from_bytes(&secret) }
     }
 
+    /// Loads the hex secret at `path` (a file [`Self::save`] wrote).
+    pub fn load(path: &Path, node_id: &str) -> Result<Self, GenesisError> {
+        let err = |reason: String| GenesisError::Key { path: path.display().to_string(), reason };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let mut secret = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut secret).map_err(|e| err(e.to_string()))?;
+        Ok(Self::from_secret(node_id, secret))
+    }
+
     /// Loads the hex secret at `path`, or generates one and writes it there
     /// (mode 0600, created exclusively so two starters cannot race).
     pub fn load_or_generate(path: &Path, node_id: &str) -> Result<Self, GenesisError> {
-        let err = |reason: String| GenesisError::Key { path: path.display().to_string(), reason };
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let mut secret = [0u8; 32];
-                hex::decode_to_slice(text.trim(), &mut secret).map_err(|e| err(e.to_string()))?;
-                Ok(Self::from_secret(node_id, secret))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = Self::generate(node_id);
-                write_secret(path, &hex::encode(key.signing.to_bytes())).map_err(|e| err(e.to_string()))?;
-                Ok(key)
-            }
-            Err(e) => Err(err(e.to_string())),
+        if path.exists() {
+            return Self::load(path, node_id);
         }
+        let key = Self::generate(node_id);
+        key.save(path)?;
+        Ok(key)
     }
 
     /// Writes the secret to `path` (mode 0600; the file must not exist yet).

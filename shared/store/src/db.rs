@@ -44,6 +44,20 @@ pub(crate) fn open(path: &Path, schema: &str, version: i64, migrations: &[&str])
     Ok(conn)
 }
 
+/// Writes a consistent copy of the database to `path`, a new file (SQLite's
+/// `VACUUM INTO`, on the owner's connection: the store stays open and
+/// usable by its owner, and the copy holds every committed transaction up
+/// to the moment of the copy). Returns the copy's size in bytes.
+pub(crate) fn copy_into(conn: &Connection, path: &std::path::Path) -> Result<u64> {
+    let fail = |reason: String| StoreError::Copy { path: path.display().to_string(), reason };
+    if path.exists() {
+        return Err(fail("the file exists".into()));
+    }
+    let text = path.to_str().ok_or_else(|| fail("the path is not UTF-8".into()))?;
+    conn.execute("VACUUM INTO ?1", [text])?;
+    Ok(std::fs::metadata(path).map_err(|e| fail(e.to_string()))?.len())
+}
+
 pub(crate) fn get_meta(conn: &Connection, key: &str) -> Result<Option<String>> {
     Ok(conn
         .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))

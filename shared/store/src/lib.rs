@@ -18,6 +18,7 @@
 mod audit;
 mod chain;
 mod db;
+pub mod files;
 mod mempool;
 mod records;
 mod schema;
@@ -51,6 +52,8 @@ pub enum StoreError {
     Overflow(u64),
     #[error("the balance of {client_id:?} would overflow")]
     BalanceOverflow { client_id: String },
+    #[error("copying the store to {path}: {reason}")]
+    Copy { path: String, reason: String },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -201,6 +201,21 @@ impl Mempool {
         Ok(())
     }
 
+    /// A consistent copy of the store at `path` (a new file), while it
+    /// stays open: the online backup. Returns the copy's size in bytes.
+    pub fn copy_to(&self, path: &Path) -> Result<u64> {
+        db::copy_into(&self.conn, path)
+    }
+
+    /// Forgets which chain-replaced events and tip it reconciled against:
+    /// for a node whose chain store was rebuilt from its peers (a new store
+    /// numbers its events from 1 again). The next reconciliation starts
+    /// from scratch.
+    pub fn forget_chain(&mut self) -> Result<()> {
+        self.conn.execute("DELETE FROM meta WHERE key IN ('last_event_seq', 'reconciled_tip')", [])?;
+        Ok(())
+    }
+
     /// The last chain-replaced event applied (0 if none).
     pub fn last_event_seq(&self) -> Result<u64> {
         Ok(db::get_meta(&self.conn, "last_event_seq")?.and_then(|v| v.parse().ok()).unwrap_or(0))

@@ -191,3 +191,29 @@ pub struct SetAside {
     pub receipt_id: ReceiptId,
     pub reason: String,
 }
+
+/// On [`subjects::miner_admin`], from an operator: back the node up into
+/// `backups/<label>/` of its data directory: the mempool, the node's key,
+/// then (asked of sync while this miner holds its chain turn, so no block
+/// of its own and no reconciliation falls between the two copies) the
+/// chain. A restore of the three loses nothing the copies hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupRequest {
+    /// Letters, digits, `-` and `_` only (a directory name).
+    pub label: String,
+}
+
+/// What a backup wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupReply {
+    /// The backup's directory, as the node's services see it.
+    pub dir: String,
+    pub chain_bytes: u64,
+    pub mempool_bytes: u64,
+    /// The tip of the chain copy.
+    pub tip: TipInfo,
+    /// Pending pairs in the mempool copy.
+    pub pending: u64,
+}
+
+message!(BackupRequest => BackupReply, subjects::miner_admin);

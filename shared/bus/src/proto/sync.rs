@@ -223,3 +223,20 @@ impl Publication for Replaced {
         subjects::sync_replaced(node)
     }
 }
+
+/// On [`subjects::sync_admin`], from the node's own miner: write a
+/// consistent copy of the chain store to `path` (a new file in the node's
+/// data directory; SQLite's `VACUUM INTO`, while the store stays open).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainCopyRequest {
+    pub path: String,
+}
+
+/// The copy written: its size, and the tip it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainCopied {
+    pub bytes: u64,
+    pub tip: TipInfo,
+}
+
+message!(ChainCopyRequest => ChainCopied, subjects::sync_admin);
