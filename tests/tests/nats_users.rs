@@ -232,7 +232,7 @@ async fn each_role_is_refused_what_it_must_not_do() -> anyhow::Result<()> {
             }
         }
     }
-    println!("sweep: {swept} forbidden (role, operation, subject) cases over {} subjects", everything.len());
+    figure(format!("NATS permissions sweep: {swept} forbidden (role, operation, subject) cases over {} subjects, each refused", everything.len()));
     assert!(swept >= 100, "the sweep found only {swept} forbidden cases");
     assert!(failures.is_empty(), "{failures:#?}");
 
