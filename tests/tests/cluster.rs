@@ -773,3 +773,130 @@ async fn a_stopped_miner_fires_an_alert_that_reaches_the_webhook() -> anyhow::Re
     cluster.compose(&["start", "miner-2"])?;
     Ok(())
 }
+
+impl Cluster {
+    /// `uwl-admin args` in a one-off container of the project's image on
+    /// the operators' network, as the admin user, with the genesis and
+    /// `mounts` (`-v` specs; a name without `/` is this project's volume).
+    fn admin(&self, mounts: &[(&str, &str)], args: &[&str]) -> anyhow::Result<(bool, String)> {
+        let mut cmd = Command::new("docker");
+        cmd.args(["run", "--rm", "--network", &format!("{}_ops", self.project), "-v", &format!("{}_config:/config:ro", self.project)]);
+        for (from, to) in mounts {
+            let from = if from.contains('/') { (*from).to_owned() } else { format!("{}_{from}", self.project) };
+            cmd.args(["-v", &format!("{from}:{to}")]);
+        }
+        let out = cmd.args(["-e", "NATS_URL=nats://nats-3:4222", "-e", "NATS_PASSWORD=test-nats_admin_password", "uwl:dev", "uwl-admin"]).args(args).output()?;
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        Ok((out.status.success(), text))
+    }
+
+    /// Like [`Self::admin`], failing unless it succeeds.
+    fn admin_ok(&self, mounts: &[(&str, &str)], args: &[&str]) -> anyhow::Result<String> {
+        let (ok, text) = self.admin(mounts, args)?;
+        anyhow::ensure!(ok, "uwl-admin {args:?} failed:\n{text}");
+        println!("uwl-admin {}:\n{text}", args.join(" "));
+        Ok(text)
+    }
+}
+
+/// `n` rewards acknowledged through the edge (answers other than 200 are
+/// retried: a node may be restarting); their receipt ids.
+async fn acknowledged(h: &Http, key: &str, client: &str, n: usize) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while out.len() < n {
+        anyhow::ensure!(Instant::now() < deadline, "only {} of {n} rewards acknowledged in 120 s", out.len());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let Ok(task) = h.task(key, "hash").await else { continue };
+        let result = solve_task(&task)?;
+        let (code, body, _) = h.submit(key, client, task["contract_id"].as_str().unwrap_or(""), &result).await?;
+        if code == 200 {
+            out.push(body["receipt_id"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// The operators' tools on a running compose cluster: an online backup of
+/// node-2; node-2 lost (its data and key volumes deleted: a miner on empty
+/// volumes refuses to start), restored from the backup into fresh volumes,
+/// and converging; node-1's chain rebuilt from its peer (resync); the
+/// backup's chain verified offline; and every acknowledged reward, before
+/// and after the backup, while node-2 was gone and after the resync, in a
+/// block on both nodes (audit), with the cluster healthy (status).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_back_up_restore_resync_and_audit_a_running_cluster() -> anyhow::Result<()> {
+    let _serial = serial();
+    let cluster = Cluster::up()?;
+    let h = cluster.ready().await?;
+    let (client, key) = h.register().await?;
+    let out = tempfile::tempdir()?;
+    let out_dir = out.path().display().to_string();
+    let mut receipts = acknowledged(&h, &key, &client, 15).await?;
+
+    let text = cluster.admin_ok(&[], &["backup", "--node", "node-2", "--label", "t1"])?;
+    assert!(text.contains("backup of node-2 in /data/backups/t1"), "{text}");
+    receipts.extend(acknowledged(&h, &key, &client, 10).await?);
+    // the backup leaves the node's volume like any file (docker cp, a mount)
+    let copied = Command::new("docker")
+        .args(["run", "--rm", "-v", &format!("{}_node-2-data:/data:ro", cluster.project), "-v", &format!("{out_dir}:/out"), "uwl:dev", "cp", "-r", "/data/backups/t1", "/out/"])
+        .status()?;
+    anyhow::ensure!(copied.success(), "copying the backup out of node-2's volume");
+    let text = cluster.admin_ok(&[(&format!("{out_dir}/t1"), "/backup")], &["verify", "--store", "/backup/chain.sqlite"])?;
+    assert!(text.contains("store sound"), "{text}");
+
+    // node-2 lost: its containers and both its volumes gone
+    cluster.compose(&["stop", "sync-2", "miner-2"])?;
+    cluster.compose(&["rm", "-f", "sync-2", "miner-2"])?;
+    for v in ["node-2-data", "node-2-key"] {
+        let rm = Command::new("docker").args(["volume", "rm", &format!("{}_{v}", cluster.project)]).output()?;
+        anyhow::ensure!(rm.status.success(), "docker volume rm {v}: {}", String::from_utf8_lossy(&rm.stderr));
+    }
+    receipts.extend(acknowledged(&h, &key, &client, 5).await?);
+    // a miner started on the empty volumes has no key the genesis lists: it refuses to start
+    let miner = Command::new("docker")
+        .args(["run", "--rm", "--network", &format!("{}_site2", cluster.project), "-v", &format!("{}_config:/config:ro", cluster.project)])
+        .args(["-v", &format!("{}_node-2-data:/data", cluster.project), "-v", &format!("{}_node-2-key:/key:ro", cluster.project)])
+        .args(["-e", "NODE_ID=node-2", "-e", "NATS_URL=nats://nats-2:4222", "-e", "NATS_PASSWORD=test-nats_miner_node_2_password", "-e", "KEY_FILE=/key/node.key"])
+        .args(["uwl:dev", "timeout", "20", "uwl-miner"])
+        .output()?;
+    let said = String::from_utf8_lossy(&miner.stderr).into_owned() + &String::from_utf8_lossy(&miner.stdout);
+    assert!(!miner.status.success() && said.contains("node.key"), "a miner without its key refuses to start: {said}");
+
+    let text = cluster.admin_ok(
+        &[(&format!("{out_dir}/t1"), "/backup"), ("node-2-data", "/data"), ("node-2-key", "/key")],
+        &["restore", "--from", "/backup", "--node", "node-2"],
+    )?;
+    assert!(text.contains("restored node-2"), "{text}");
+    cluster.compose(&["up", "-d", "--no-deps", "sync-2", "miner-2"])?;
+    receipts.extend(acknowledged(&h, &key, &client, 5).await?);
+
+    // node-1's chain rebuilt from node-2
+    cluster.compose(&["stop", "sync-1", "miner-1"])?;
+    let text = cluster.admin_ok(&[("node-1-data", "/data")], &["resync", "--node", "node-1"])?;
+    assert!(text.contains("the chain store moved to /data/resync-"), "{text}");
+    cluster.compose(&["start", "sync-1", "miner-1"])?;
+    receipts.extend(acknowledged(&h, &key, &client, 5).await?);
+
+    // every acknowledged reward in a block on both nodes, the cluster healthy
+    std::fs::write(out.path().join("receipts.txt"), receipts.join("\n"))?;
+    let t = Instant::now();
+    let audit = wait_for("every acknowledged reward in a block on both nodes", Duration::from_secs(120), || async {
+        let (ok, text) = cluster.admin(&[(&out_dir, "/r")], &["audit", "--receipts", "/r/receipts.txt"])?;
+        Ok(ok.then_some(text))
+    })
+    .await?;
+    println!("{audit}");
+    let status = wait_for("status: one chain, every service up", Duration::from_secs(60), || async {
+        let (ok, text) = cluster.admin(&[], &["status"])?;
+        Ok(ok.then_some(text))
+    })
+    .await?;
+    println!("{status}");
+    figure(format!(
+        "operators' tools: backup of node-2, node-2 restored into fresh volumes, node-1 resynced; audit of {} acknowledged rewards: every one in a block on both nodes ({:.1?} after the last step)",
+        receipts.len(),
+        t.elapsed()
+    ));
+    Ok(())
+}
