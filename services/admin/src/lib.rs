@@ -23,7 +23,7 @@ pub use verify::{report, verify, Verify};
 
 use anyhow::Context;
 use std::path::{Path, PathBuf};
-use uwl_ledger::{Genesis, NetworkParams, NodeKey, TaskBounds, MAX_ISSUERS};
+use uwl_ledger::{Genesis, KindBounds, NetworkParams, NodeKey, TaskBounds, MAX_ISSUERS};
 
 /// `uwl-admin` alone initialises the deployment (the compose `init`
 /// service); its subcommands are operators' tools.
@@ -87,6 +87,16 @@ pub struct Init {
     /// The largest reward of one task, of either kind.
     #[arg(long, env = "MAX_REWARD", default_value_t = 1_000)]
     pub max_reward: u64,
+    /// The matrix sizes a matmul task may have (every node refuses others' rewards).
+    #[arg(long, env = "MATMUL_N_MIN", default_value_t = TaskBounds::default().matmul.min)]
+    pub matmul_n_min: u32,
+    #[arg(long, env = "MATMUL_N_MAX", default_value_t = TaskBounds::default().matmul.max)]
+    pub matmul_n_max: u32,
+    /// The difficulties (leading zero bits) a hash task may have.
+    #[arg(long, env = "HASH_BITS_MIN", default_value_t = TaskBounds::default().hash.min)]
+    pub hash_bits_min: u32,
+    #[arg(long, env = "HASH_BITS_MAX", default_value_t = TaskBounds::default().hash.max)]
+    pub hash_bits_max: u32,
 }
 
 /// Writes what is missing; returns the genesis in force.
@@ -110,9 +120,10 @@ pub fn init(cfg: &Init) -> anyhow::Result<Genesis> {
         validators.push(NodeKey::load_or_generate(&key_path(&dir), node)?.validator());
     }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
-    let mut tasks = TaskBounds::default();
-    tasks.matmul.max_reward = cfg.max_reward;
-    tasks.hash.max_reward = cfg.max_reward;
+    let tasks = TaskBounds {
+        matmul: KindBounds { min: cfg.matmul_n_min, max: cfg.matmul_n_max, max_reward: cfg.max_reward },
+        hash: KindBounds { min: cfg.hash_bits_min, max: cfg.hash_bits_max, max_reward: cfg.max_reward },
+    };
     let params = NetworkParams {
         t_round_ms: cfg.t_round_ms,
         max_future_ms: cfg.max_future_ms,
@@ -152,6 +163,10 @@ mod tests {
             max_future_ms: 5_000,
             max_pairs_per_block: 100,
             max_reward: 50,
+            matmul_n_min: 2,
+            matmul_n_max: 64,
+            hash_bits_min: 4,
+            hash_bits_max: 32,
         }
     }
 

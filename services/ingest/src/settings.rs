@@ -117,3 +117,23 @@ impl Settings {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(args: &[&str]) -> Settings {
+        let base = ["uwl-ingest", "--node-id", "node-1"];
+        Settings::try_parse_from(base.iter().chain(args)).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn tasks_outside_the_genesis_bounds_are_refused_at_start() {
+        let bounds = TaskBounds::default();
+        assert!(settings(&[]).check_tasks(&bounds).is_ok(), "the defaults are within the default genesis");
+        for args in [&["--matmul-n", "1000"][..], &["--hash-difficulty-bits", "2"], &["--reward-hash", "5000"]] {
+            let e = settings(args).check_tasks(&bounds).expect_err("refused");
+            assert!(e.to_string().contains("within the genesis's bounds"), "{args:?}: {e}");
+        }
+    }
+}
