@@ -640,6 +640,10 @@ async fn schemathesis_finds_no_failure_through_the_edge() -> anyhow::Result<()> 
             figure(format!("schemathesis: {} {path}: {} requests, statuses {:?}", method.to_uppercase(), statuses.len(), statuses.iter().collect::<std::collections::BTreeSet<_>>()));
         }
     }
+    // a 422 (a wrong result for a real contract) is reached only through
+    // the get_task -> submit_work link: schemathesis followed it
+    let submits = seen.get(&("post".to_owned(), "/submit_work".to_owned())).cloned().unwrap_or_default();
+    assert!(submits.contains(&422), "submit_work was never sent a contract from get_task: {submits:?}");
     figure(format!("schemathesis: {operations} operations, {cases} requests to them, 0 failures"));
     Ok(())
 }
