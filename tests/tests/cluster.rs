@@ -817,9 +817,11 @@ async fn acknowledged(h: &Http, key: &str, client: &str, n: usize) -> anyhow::Re
         tokio::time::sleep(Duration::from_millis(100)).await;
         let Ok(task) = h.task(key, "hash").await else { continue };
         let result = solve_task(&task)?;
-        let (code, body, _) = h.submit(key, client, task["contract_id"].as_str().unwrap_or(""), &result).await?;
+        let Ok((code, body, _)) = h.submit(key, client, task["contract_id"].as_str().unwrap_or(""), &result).await else { continue };
         if code == 200 {
-            out.push(body["receipt_id"].as_str().unwrap_or_default().to_owned());
+            let receipt = body["receipt_id"].as_str().unwrap_or_default().to_owned();
+            anyhow::ensure!(receipt.len() == 64, "an acknowledgement without a receipt id: {body}");
+            out.push(receipt);
         }
     }
     Ok(out)
@@ -843,7 +845,7 @@ async fn operators_back_up_restore_resync_and_audit_a_running_cluster() -> anyho
     let mut receipts = acknowledged(&h, &key, &client, 15).await?;
 
     let text = cluster.admin_ok(&[], &["backup", "--node", "node-2", "--label", "t1"])?;
-    assert!(text.contains("backup of node-2 in /data/backups/t1"), "{text}");
+    assert!(text.contains("backup of node-2 in /data/backups/t1") && text.contains("the key is not in it"), "{text}");
     receipts.extend(acknowledged(&h, &key, &client, 10).await?);
     // the backup leaves the node's volume like any file (docker cp, a mount)
     let copied = Command::new("docker")
@@ -853,6 +855,12 @@ async fn operators_back_up_restore_resync_and_audit_a_running_cluster() -> anyho
     let text = cluster.admin_ok(&[(&format!("{out_dir}/t1"), "/backup")], &["verify", "--store", "/backup/chain.sqlite"])?;
     assert!(text.contains("store sound"), "{text}");
 
+    // the operator's own copy of node-2's key (backed up once, offline;
+    // `backup --with-key` would have put it in the backup)
+    let key_copy = Command::new("docker")
+        .args(["run", "--rm", "-v", &format!("{}_node-2-key:/key:ro", cluster.project), "-v", &format!("{out_dir}:/out"), "uwl:dev", "cp", "/key/node.key", "/out/t1/"])
+        .status()?;
+    anyhow::ensure!(key_copy.success(), "copying node-2's key");
     // node-2 lost: its containers and both its volumes gone (the finished
     // init container mounted every key volume)
     cluster.compose(&["stop", "sync-2", "miner-2"])?;
@@ -883,7 +891,7 @@ async fn operators_back_up_restore_resync_and_audit_a_running_cluster() -> anyho
     // node-1's chain rebuilt from node-2
     cluster.compose(&["stop", "sync-1", "miner-1"])?;
     let text = cluster.admin_ok(&[("node-1-data", "/data")], &["resync", "--node", "node-1"])?;
-    assert!(text.contains("the chain store moved to /data/resync-"), "{text}");
+    assert!(text.contains("the chain store moved to /data/resync-") && text.contains("pairs of its own blocks"), "{text}");
     cluster.compose(&["start", "sync-1", "miner-1"])?;
     receipts.extend(acknowledged(&h, &key, &client, 5).await?);
 

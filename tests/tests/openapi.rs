@@ -66,6 +66,10 @@ fn the_committed_document_and_the_readme_table_are_the_generated_ones() -> anyho
     assert!(readme.contains(&table), "README's operations table is stale: UPDATE_OPENAPI=1 cargo test -p uwl-tests --test openapi");
     assert!(readme.contains(&codes), "README's error codes are stale: UPDATE_OPENAPI=1 cargo test -p uwl-tests --test openapi");
     assert_eq!(doc["openapi"], "3.1.0");
+    // the long-poll's documented maximum is ingest's default
+    let wait = &doc["paths"]["/receipt/{receipt_id}"]["get"]["parameters"];
+    let wait = wait.as_array().into_iter().flatten().find(|p| p["name"] == "wait_ms").ok_or_else(|| anyhow::anyhow!("no wait_ms"))?;
+    assert_eq!(wait["schema"]["maximum"], serde_json::json!(uwl_ingest::MAX_RECEIPT_WAIT_MS), "{wait}");
     Ok(())
 }
 

@@ -18,6 +18,10 @@ pub struct Backup {
     /// The backup's name: its directory under the node's `backups/`.
     #[arg(long)]
     pub label: String,
+    /// Put the node's key into the backup too (it then lies in the data
+    /// volume, which the node's sync mounts as well).
+    #[arg(long)]
+    pub with_key: bool,
 }
 
 /// How long a backup may take (the chain copy dominates).
@@ -27,19 +31,20 @@ pub async fn backup(cfg: &Backup) -> anyhow::Result<BackupReply> {
     let genesis = cfg.connect.genesis()?;
     anyhow::ensure!(genesis.validator(&cfg.node).is_some(), "{} is not a validator of the genesis", cfg.node);
     let bus = cfg.connect.bus().await?;
-    let reply = bus.ask(&cfg.node, BackupRequest { label: cfg.label.clone() }, BACKUP_TIMEOUT, &RequestId::new()).await?;
+    let reply = bus.ask(&cfg.node, BackupRequest { label: cfg.label.clone(), with_key: cfg.with_key }, BACKUP_TIMEOUT, &RequestId::new()).await?;
     Ok(reply)
 }
 
 /// What an operator reads.
 pub fn backup_report(node: &str, r: &BackupReply) -> String {
     format!(
-        "backup of {node} in {} (the node's data volume): chain.sqlite {} bytes (tip {} {}), mempool.sqlite {} bytes ({} pending), node.key\n",
+        "backup of {node} in {} (the node's data volume): chain.sqlite {} bytes (tip {} {}), mempool.sqlite {} bytes ({} pending){}\n",
         r.dir,
         r.chain_bytes,
         r.tip.index,
         &r.tip.hash.to_hex()[..12],
         r.mempool_bytes,
-        r.pending
+        r.pending,
+        if r.key { ", node.key" } else { "; the key is not in it (--with-key)" }
     )
 }

@@ -68,13 +68,13 @@ impl ChainStore {
         decode_counted(&self.blocks_read, body)
     }
 
-    /// How many blocks this handle has decoded from disk since it was opened.
     /// A consistent copy of the store at `path` (a new file), while it
     /// stays open: the online backup. Returns the copy's size in bytes.
     pub fn copy_to(&self, path: &Path) -> Result<u64> {
         db::copy_into(&self.conn, path)
     }
 
+    /// How many blocks this handle has decoded from disk since it was opened.
     pub fn blocks_read(&self) -> u64 {
         self.blocks_read.load(Ordering::Relaxed)
     }

@@ -55,7 +55,16 @@ pub(crate) fn copy_into(conn: &Connection, path: &std::path::Path) -> Result<u64
     }
     let text = path.to_str().ok_or_else(|| fail("the path is not UTF-8".into()))?;
     conn.execute("VACUUM INTO ?1", [text])?;
-    Ok(std::fs::metadata(path).map_err(|e| fail(e.to_string()))?.len())
+    // VACUUM INTO does not sync what it wrote: a backup must survive a crash
+    let synced = std::fs::File::open(path).and_then(|f| {
+        f.sync_all()?;
+        f.metadata()
+    });
+    let bytes = synced.map_err(|e| fail(e.to_string()))?.len();
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| fail(format!("syncing its directory: {e}")))?;
+    }
+    Ok(bytes)
 }
 
 pub(crate) fn get_meta(conn: &Connection, key: &str) -> Result<Option<String>> {

@@ -207,13 +207,20 @@ impl Mempool {
         db::copy_into(&self.conn, path)
     }
 
-    /// Forgets which chain-replaced events and tip it reconciled against:
-    /// for a node whose chain store was rebuilt from its peers (a new store
-    /// numbers its events from 1 again). The next reconciliation starts
-    /// from scratch.
-    pub fn forget_chain(&mut self) -> Result<()> {
-        self.conn.execute("DELETE FROM meta WHERE key IN ('last_event_seq', 'reconciled_tip')", [])?;
-        Ok(())
+    /// For a node whose chain store is rebuilt from its peers, in one
+    /// transaction: `pairs` go back to pending (as re-queued; identities
+    /// already pending stay as they are), and the mempool forgets which
+    /// chain-replaced events and tip it reconciled against (a new store
+    /// numbers its events from 1 again; reconciling twice changes nothing).
+    pub fn requeue_and_forget_chain(&mut self, pairs: &[TxPair], now_ms: u64) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let mut added = 0;
+        for p in pairs {
+            added += usize::from(insert_pair(&tx, p, Origin::Requeued, now_ms)? == Insert::Added);
+        }
+        tx.execute("DELETE FROM meta WHERE key IN ('last_event_seq', 'reconciled_tip')", [])?;
+        tx.commit()?;
+        Ok(added)
     }
 
     /// The last chain-replaced event applied (0 if none).

@@ -39,9 +39,11 @@ fn a_mempool_copy_and_its_chain_position_forgotten() {
     assert_eq!((m.last_event_seq().unwrap(), m.reconciled_tip().unwrap()), (7, Some(tip)));
     let copy = dir.path().join("copy.sqlite");
     m.copy_to(&copy).unwrap();
-    m.forget_chain().unwrap();
+    let back = pair("client-2", "c-2", 0);
+    assert_eq!(m.requeue_and_forget_chain(&[p.clone(), back.clone()], T0).unwrap(), 1, "a pending identity stays as it is");
     assert_eq!((m.last_event_seq().unwrap(), m.reconciled_tip().unwrap()), (0, None));
-    assert_eq!(m.len().unwrap(), 1, "pending pairs stay");
+    assert_eq!(m.len().unwrap(), 2);
+    assert_eq!(m.get(&back.identity()).unwrap(), Some(back));
     let copied = Mempool::open(&copy).unwrap();
     assert_eq!((copied.last_event_seq().unwrap(), copied.len().unwrap()), (7, 1));
     assert_eq!(copied.get(&p.identity()).unwrap(), Some(p));

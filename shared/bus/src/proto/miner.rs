@@ -193,14 +193,19 @@ pub struct SetAside {
 }
 
 /// On [`subjects::miner_admin`], from an operator: back the node up into
-/// `backups/<label>/` of its data directory: the mempool, the node's key,
-/// then (asked of sync while this miner holds its chain turn, so no block
+/// `backups/<label>/` of its data directory: the mempool (and the node's
+/// key if asked), then (asked of sync while this miner holds its chain turn, so no block
 /// of its own and no reconciliation falls between the two copies) the
 /// chain. A restore of the three loses nothing the copies hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackupRequest {
     /// Letters, digits, `-` and `_` only (a directory name).
     pub label: String,
+    /// Write the node's key into the backup too (it then lies in the data
+    /// volume, which sync mounts as well; by default the key is backed up
+    /// once, offline, by the operator).
+    #[serde(default)]
+    pub with_key: bool,
 }
 
 /// What a backup wrote.
@@ -214,6 +219,9 @@ pub struct BackupReply {
     pub tip: TipInfo,
     /// Pending pairs in the mempool copy.
     pub pending: u64,
+    /// Whether the node's key is in the backup.
+    #[serde(default)]
+    pub key: bool,
 }
 
 message!(BackupRequest => BackupReply, subjects::miner_admin);
