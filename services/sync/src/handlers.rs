@@ -83,7 +83,7 @@ impl Node {
                 }
                 match s.apply(tip.index, std::slice::from_ref(&block), now) {
                     Ok(_) => Ok((AppendReply::Appended { tip: block.tip_info() }, Some(NewBlock::of(&me, &block, block.tip_info())))),
-                    Err(uwl_store::StoreError::BalanceOverflow { client_id }) => {
+                    Err(uwl_store::StoreError::BalanceOverflow { client_id, .. }) => {
                         let pairs = block.transactions.iter().filter(|p| p.client_id() == client_id).map(TxPair::identity).collect();
                         Ok((AppendReply::Invalid { reason: format!("the balance of {client_id:?} would overflow"), pairs }, None))
                     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tracing::{debug, info, warn};
 use uwl_bus::proto::*;
 use uwl_bus::{BusError, RemoteError, RequestId};
-use uwl_ledger::{plan_adoption, AdoptError, Block, Genesis, Plan, TipInfo};
+use uwl_ledger::{plan_adoption, AdoptError, Block, BlockError, ForkError, Genesis, Plan, TipInfo};
 use uwl_store::{ChainStore, Replaced as Replacement, StoreError};
 
 /// Most blocks a pull accumulates before it judges them.
@@ -19,9 +19,6 @@ enum Step {
     Known,
     NotBetter,
     Rejected(AdoptError),
-    /// Valid block by block, but applying it would push a balance past
-    /// what a store holds: invalid on every node, like any other rule.
-    Overflows { client_id: String },
 }
 
 /// Judges `batch` (a peer's blocks after our common point) against `store`
@@ -39,7 +36,11 @@ fn judge(s: &mut ChainStore, batch: &[Block], genesis: &Genesis, now: u64, me: &
                     let new = blocks.iter().map(|b| NewBlock::of(me, b, tip)).collect();
                     Step::Adopted(Box::new(r), tip, new)
                 }
-                Err(StoreError::BalanceOverflow { client_id }) => Step::Overflows { client_id },
+                // valid block by block, but it would push a balance past what
+                // a store holds: invalid on every node, like any other rule
+                Err(StoreError::BalanceOverflow { index, client_id }) => {
+                    Step::Rejected(AdoptError::Invalid(ForkError { index, error: BlockError::BalanceOverflow(client_id) }))
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -107,10 +108,6 @@ impl Node {
                     warn!(peer, %e, "candidate rejected");
                     return Ok("rejected");
                 }
-                Step::Overflows { client_id } => {
-                    warn!(peer, client_id, "candidate rejected: it would push a balance past 2^63-1");
-                    return Ok("rejected");
-                }
             }
             if !more || incoming.len() > MAX_PULL_BLOCKS {
                 break;
@@ -174,7 +171,8 @@ mod tests {
         let step = judge(&mut store, std::slice::from_ref(&b1), &net.genesis, now, "node-2").expect("judged");
         assert!(matches!(step, Step::Adopted(..)), "one whale payment fits: {step:?}");
         let step = judge(&mut store, &[b2], &net.genesis, now, "node-2").expect("judged");
-        assert!(matches!(&step, Step::Overflows { client_id } if client_id == "whale"), "{step:?}");
+        let overflow = AdoptError::Invalid(ForkError { index: 2, error: BlockError::BalanceOverflow("whale".into()) });
+        assert!(matches!(&step, Step::Rejected(e) if *e == overflow), "{step:?}");
         assert_eq!(store.tip().index, 1, "nothing of the overflowing block applied");
     }
 }

@@ -362,7 +362,7 @@ fn insert_block(tx: &Transaction<'_>, b: &Block) -> Result<()> {
             )?
             .execute(params![p.client_id(), amount])?;
         if changed == 0 {
-            return Err(StoreError::BalanceOverflow { client_id: p.client_id().to_owned() });
+            return Err(StoreError::BalanceOverflow { index: b.index, client_id: p.client_id().to_owned() });
         }
     }
     Ok(())

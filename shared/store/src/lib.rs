@@ -50,8 +50,8 @@ pub enum StoreError {
     DuplicateIdentities(Vec<Identity>),
     #[error("amount or balance {0} does not fit the store's 63-bit integers")]
     Overflow(u64),
-    #[error("the balance of {client_id:?} would overflow")]
-    BalanceOverflow { client_id: String },
+    #[error("block {index}: the balance of {client_id:?} would overflow")]
+    BalanceOverflow { index: u64, client_id: String },
     #[error("copying the store to {path}: {reason}")]
     Copy { path: String, reason: String },
 }

@@ -218,7 +218,7 @@ fn a_block_overflowing_a_balance_is_refused_and_changes_nothing() {
     s.apply(0, std::slice::from_ref(&first), T0).unwrap();
     let second = Block::mine(&first.tip_info(), T0 + 2, &net.keys[0], vec![uwl_ledger::TxPair::new("rich", "r-2", 1, h)]);
     let e = s.apply(1, std::slice::from_ref(&second), T0).unwrap_err();
-    assert!(matches!(&e, StoreError::BalanceOverflow { client_id } if client_id == "rich"), "{e}");
+    assert!(matches!(&e, StoreError::BalanceOverflow { client_id, .. } if client_id == "rich"), "{e}");
     assert_eq!(s.tip(), &first);
     assert_eq!(s.balance("rich").unwrap(), uwl_ledger::MAX_AMOUNT);
     drop(s);
