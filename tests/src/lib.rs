@@ -308,9 +308,18 @@ impl Client {
     }
 
     pub async fn submit(&self, node: &str, pair: &TxPair, origin: SubmitOrigin, wait_block_ms: u64) -> Result<SubmitReply, BusError> {
-        let req = SubmitBatch { items: vec![SubmitRequest { pair: pair.clone(), origin, wait_block_ms }] };
-        let timeout = self.timeout + Duration::from_millis(wait_block_ms);
-        let mut replies = self.bus.ask(node, req, timeout, &RequestId::new()).await?;
+        let req = SubmitRequest { pair: pair.clone(), origin, wait_block_ms, verified: true };
+        self.offer(node, req, self.timeout + Duration::from_millis(wait_block_ms)).await
+    }
+
+    /// A pair offered as if its result had not been verified (ingest's verdict `verified: false`).
+    pub async fn submit_unverified(&self, node: &str, pair: &TxPair) -> Result<SubmitReply, BusError> {
+        let req = SubmitRequest { pair: pair.clone(), origin: SubmitOrigin::Local, wait_block_ms: 0, verified: false };
+        self.offer(node, req, self.timeout).await
+    }
+
+    async fn offer(&self, node: &str, req: SubmitRequest, timeout: Duration) -> Result<SubmitReply, BusError> {
+        let mut replies = self.bus.ask(node, SubmitBatch { items: vec![req] }, timeout, &RequestId::new()).await?;
         match replies.pop() {
             Some(r) if replies.is_empty() => r.map_err(BusError::Remote),
             _ => Err(BusError::Protocol("a batch of one was not answered with one reply".into())),
@@ -323,6 +332,11 @@ impl Client {
 
     pub async fn miner_stats(&self, node: &str) -> Result<MinerStats, BusError> {
         self.bus.ask(node, MinerStatsQuery {}, self.timeout, &RequestId::new()).await
+    }
+
+    /// What `node`'s miner holds for a receipt (pending, orphaned, set aside).
+    pub async fn miner_receipt(&self, node: &str, receipt_id: uwl_ledger::ReceiptId) -> Result<MinerReceipt, BusError> {
+        self.bus.ask(node, MinerReceiptQuery { receipt_id }, self.timeout, &RequestId::new()).await
     }
 
     /// Where each identity landed in `node`'s chain.

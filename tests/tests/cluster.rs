@@ -401,7 +401,7 @@ async fn insiders_cannot_join_the_bus_or_mint() -> anyhow::Result<()> {
         let login = Login::with_password(role, "node-1", format!("test-{}", role.password_var("node-1").to_lowercase()).into());
         let c = Client::login(&nats1, &login).await?;
         for node in ["node-1", "node-2"] {
-            let submit = SubmitBatch { items: vec![SubmitRequest { pair: forged.clone(), origin: SubmitOrigin::Local, wait_block_ms: 0 }] };
+            let submit = SubmitBatch { items: vec![SubmitRequest { pair: forged.clone(), origin: SubmitOrigin::Local, wait_block_ms: 0, verified: true }] };
             // a batch's answer carries each item's own verdict
             let a = c.bus.ask(node, submit, Duration::from_secs(2), &RequestId::new()).await.and_then(|mut items| match items.pop() {
                 Some(item) => item.map(|_| ()).map_err(uwl_bus::BusError::Remote),

@@ -38,7 +38,22 @@ async fn a_worker_uses_the_dashboard_in_a_real_browser() -> anyhow::Result<()> {
     // node-2 builds on node-1's block (mined on the same parent, the two
     // would fork and one creator could drop out of the chain).
     wait_for("node-1's block at node-2", LONG, || async { Ok(c.sync_stats("node-2").await?.tip.is_some_and(|t| t.index >= 1).then_some(())) }).await?;
-    c.submit("node-2", &pair("seed", "two", 0), SubmitOrigin::Fallback, 3_000).await?;
+    // node-2 mines its fallback pair, but the pair is also replicated to
+    // node-1, which mines it too when it leads that round: the two blocks
+    // fork and node-1's may win. So: another pair until node-2 has a block
+    // in the chain both nodes agree on.
+    for attempt in 0.. {
+        anyhow::ensure!(attempt < 5, "no block by node-2 in the agreed chain after {attempt} fallback pairs");
+        c.submit("node-2", &pair("seed", &format!("two-{attempt}"), 0), SubmitOrigin::Fallback, 3_000).await?;
+        let agreed = wait_for("both nodes on one tip", LONG, || async {
+            let (one, two) = (c.sync_stats("node-1").await?, c.sync_stats("node-2").await?);
+            Ok((one.tip.is_some() && one.tip == two.tip && one.tip.is_some_and(|t| t.index >= 2)).then_some(one))
+        })
+        .await?;
+        if agreed.blocks_by_creator.contains_key("node-2") {
+            break;
+        }
+    }
 
     let b = browser(&driver).await?;
     b.goto(&h.base).await?;

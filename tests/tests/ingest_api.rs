@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use uwl_ledger::{current_leader, Block, NetworkParams};
+use uwl_bus::proto::SubmitStatus as MinerStatus;
 use uwl_ledger::{Contract, TaskSpec};
 use uwl_tests::*;
 
@@ -42,6 +43,10 @@ fn two_nonces(task: &Value) -> (Value, Value) {
     let bits = task["params"]["difficulty_bits"].as_u64().unwrap_or(0) as u32;
     let mut it = (0u64..).filter(|n| uwl_tasks::verify_hash(&prefix, bits, *n));
     (json!({"nonce": it.next()}), json!({"nonce": it.next()}))
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 fn expect(a: &Answer, code: u16, error: &str) {
@@ -139,6 +144,37 @@ async fn every_status_code_with_its_error_body_and_no_state_change_on_rejection(
     assert_eq!(conflict.1["receipt_id"], ok.1["receipt_id"], "409 names the paid receipt");
     let receipt = h.get(&format!("/receipt/{}", ok.1["receipt_id"].as_str().unwrap_or("")), Some(&other_key)).await?;
     expect(&receipt, 403, "forbidden");
+    // The pair's status comes before the verdict: a wrong result for an
+    // identity already taken is a 409, not a 422.
+    expect(&h.submit(&key, &client, &cid, &wrong_nonce(&task)).await?, 409, "conflict");
+
+    // An expired task already processed: 200 for the same result, 409 for
+    // another (right or wrong), never 410. The contract expires 3 s after
+    // its first, accepted, submission.
+    let expires_at = now_ms() + 3_000;
+    let short = Contract { spec: TaskSpec::Hash { difficulty_bits: 2 }, seed: 9, client_id: client.clone(), reward: 5, expires_at };
+    let short_id = short.seal(&net.issuer());
+    let mut solving = (0u64..).map(|n| json!({"nonce": n})).filter(|r| uwl_tasks::parse_result(&short, r).is_ok_and(|w| uwl_tasks::verify(&short, &w)));
+    let (first, second) = (solving.next().unwrap_or_default(), solving.next().unwrap_or_default());
+    let wrong = (0u64..).map(|n| json!({"nonce": n})).find(|r| uwl_tasks::parse_result(&short, r).is_ok_and(|w| !uwl_tasks::verify(&short, &w))).unwrap_or_default();
+    assert_eq!(h.submit(&key, &client, &short_id, &first).await?.0, 200);
+    tokio::time::sleep(Duration::from_millis(expires_at.saturating_sub(now_ms()) + 50)).await;
+    let late = h.submit(&key, &client, &short_id, &first).await?;
+    assert_eq!((late.0, &late.1["status"]), (200, &json!("already_processed")), "{}", late.1);
+    expect(&h.submit(&key, &client, &short_id, &second).await?, 409, "conflict");
+    expect(&h.submit(&key, &client, &short_id, &wrong).await?, 409, "conflict");
+
+    // The miner stores only verified pairs: offered unverified on the bus,
+    // a new pair is refused and nothing is stored; one it holds is answered.
+    let fresh = h.task(&key, "hash").await?;
+    let unverified = uwl_ledger::TxPair::new(&client, fresh["contract_id"].as_str().unwrap_or(""), 5, uwl_ledger::result_hash(&wrong_nonce(&fresh)));
+    assert_eq!(c.submit_unverified("node-1", &unverified).await?.status, MinerStatus::Refused);
+    for node in ["node-1", "node-2"] {
+        assert_eq!(c.miner_receipt(node, unverified.receipt_id()).await?.pending, None, "an unverified pair was stored on {node}");
+    }
+    let held = uwl_ledger::TxPair::new(&client, &short_id, 5, uwl_ledger::result_hash(&first));
+    let status = c.submit_unverified("node-1", &held).await?.status;
+    assert!(matches!(status, MinerStatus::AlreadyPending | MinerStatus::AlreadyInChain), "{status:?}");
 
     // 503 with Retry-After: no verifier answers.
     let mut services = services;
@@ -147,6 +183,9 @@ async fn every_status_code_with_its_error_body_and_no_state_change_on_rejection(
     let unavailable = h.submit(&key, &client, t2["contract_id"].as_str().unwrap_or(""), &solve_task(&t2)?).await?;
     expect(&unavailable, 503, "unavailable");
     assert!(unavailable.2.get("retry-after").is_some());
+    // ...while a pair already taken is still answered without a verifier.
+    let again = h.submit(&key, &client, &cid, &nonce_a).await?;
+    assert_eq!((again.0, &again.1["status"]), (200, &json!("already_processed")), "{}", again.1);
 
     let (code, health, _) = h.get("/health", None).await?;
     assert_eq!(code, 200, "{health}");

@@ -328,7 +328,7 @@ async fn one_bad_pair_never_stops_block_production() -> anyhow::Result<()> {
     let (s, m) = (net.sync("node-1", &nats.url, &[])?, net.miner("node-1", &nats.url, &[])?);
     c.ready("node-1", true).await?;
 
-    let batch = |p: &TxPair| SubmitBatch { items: vec![SubmitRequest { pair: p.clone(), origin: SubmitOrigin::Local, wait_block_ms: 0 }] };
+    let batch = |p: &TxPair| SubmitBatch { items: vec![SubmitRequest { pair: p.clone(), origin: SubmitOrigin::Local, wait_block_ms: 0, verified: true }] };
     let mut forged = serde_json::to_value(batch(&pair("forger", "f-1", 0)))?;
     forged["items"][0]["pair"]["reward_tx"]["amount"] = serde_json::json!(MAX_AMOUNT + 1);
     // below the typed contract: the forged message as raw bytes

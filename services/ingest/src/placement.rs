@@ -58,13 +58,9 @@ pub(crate) struct Routed {
 
 impl Ingest {
     /// The best tip of the network as far as this node can tell right now:
-    /// this node's own tip `own` (read from its sync during this request, so
-    /// ingest and miner judge the leader on the same tip), announcements of
-    /// the others heard within the freshness bound, and for every node not
-    /// heard from within it, one short tip request.
-    async fn fresh_tip(&self, own: TipInfo, rid: &RequestId) -> Result<TipInfo, ApiError> {
-        let me = self.settings.common.node_id.as_str();
-        self.tips.heard(me, own);
+    /// the tip announcements heard within the freshness bound, and for
+    /// every node not heard from within it, one short tip request.
+    async fn fresh_tip(&self, rid: &RequestId) -> Result<TipInfo, ApiError> {
         let window_start = Instant::now().checked_sub(self.settings.tip_fresh).unwrap_or_else(Instant::now);
         let ask: Vec<&String> = self
             .nodes
@@ -83,20 +79,20 @@ impl Ingest {
             .ok_or_else(|| ApiError::unavailable("no node's chain answers: cannot choose a leader"))
     }
 
-    async fn ask_miner(&self, node: &str, pair: &TxPair, origin: SubmitOrigin, rid: &RequestId) -> Result<SubmitReply, BusError> {
-        let req = SubmitRequest { pair: pair.clone(), origin, wait_block_ms: 0 };
+    async fn ask_miner(&self, node: &str, pair: &TxPair, verified: bool, origin: SubmitOrigin, rid: &RequestId) -> Result<SubmitReply, BusError> {
+        let req = SubmitRequest { pair: pair.clone(), origin, wait_block_ms: 0, verified };
         let miner = self.submits.get(node).ok_or_else(|| BusError::NoResponders(SubmitBatch::subject(node)))?;
         miner.call(req, rid).await?.map_err(BusError::Remote)
     }
 
-    /// Places a verified pair per the strategy (README: Architecture).
-    /// `own_tip`: this node's tip as its sync gave it during this request.
-    pub(crate) async fn route(&self, pair: &TxPair, own_tip: TipInfo, rid: &RequestId) -> Result<Routed, ApiError> {
+    /// Takes a pair to the miner the strategy names (README:
+    /// Architecture), which answers its status and stores it if `verified`.
+    pub(crate) async fn route(&self, pair: &TxPair, verified: bool, rid: &RequestId) -> Result<Routed, ApiError> {
         let me = self.settings.common.node_id.as_str();
-        let tip = self.fresh_tip(own_tip, rid).await?;
+        let tip = self.fresh_tip(rid).await?;
         let leader = current_leader(&self.genesis, &tip, SystemClock.now_ms()).node_id.clone();
         let local = |origin| async move {
-            self.ask_miner(me, pair, origin, rid).await.map_err(|e| ApiError::unavailable(format!("this node's miner: {e}")))
+            self.ask_miner(me, pair, verified, origin, rid).await.map_err(|e| ApiError::unavailable(format!("this node's miner: {e}")))
         };
         if self.settings.strategy == Strategy::Any {
             let reply = local(SubmitOrigin::Fallback).await?;
@@ -108,7 +104,7 @@ impl Ingest {
         }
         if !self.leaders_down.is_down(&leader) {
             for attempt in 0..=self.settings.forward_retries {
-                match self.ask_miner(&leader, pair, SubmitOrigin::Forwarded, rid).await {
+                match self.ask_miner(&leader, pair, verified, SubmitOrigin::Forwarded, rid).await {
                     Ok(reply) => {
                         self.metrics.forwards.with_label_values(&["ok"]).inc();
                         return Ok(Routed { reply, leader, fallback: false });

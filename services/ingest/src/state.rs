@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 use uwl_bus::proto::*;
-use uwl_bus::{Bus, BusError, DownMarks, RemoteError, Request, RequestId};
-use uwl_ledger::{Genesis, Identity, Landed, NodeKey, TipInfo, TxPair};
+use uwl_bus::{Bus, DownMarks, RemoteError, Request, RequestId};
+use uwl_ledger::{Genesis, NodeKey};
 
 /// Most items in one coalesced request.
 const BATCH_MAX: usize = 512;
@@ -40,11 +40,8 @@ pub(crate) struct Ingest {
     pub(crate) confirmations: Confirmations,
     pub(crate) permits: Semaphore,
     pub(crate) metrics: Metrics,
-    /// Where identities landed in this node's chain (with its tip), coalesced.
-    landed: Coalescer<Identity, (Option<Landed>, TipInfo)>,
-    /// The pending pair of identities in this node's mempool, coalesced.
-    pub(crate) pending: Coalescer<Identity, Option<TxPair>>,
-    /// Submissions to each node's miner, coalesced.
+    /// Submissions to each node's miner (the one authority on a pair's
+    /// status), coalesced.
     pub(crate) submits: HashMap<String, Coalescer<SubmitRequest, Result<SubmitReply, RemoteError>>>,
     /// Verifications (any verifier of the node's queue group), coalesced.
     pub(crate) verify: Coalescer<VerifyRequest, VerifyReply>,
@@ -67,14 +64,12 @@ impl Ingest {
         nodes.sort();
         nodes.dedup();
         let validator = genesis.validator(&id).is_some();
-        let (read, forward) = (settings.read_timeout, settings.forward_timeout);
+        let forward = settings.forward_timeout;
         let mut all: Vec<&String> = nodes.iter().collect();
         if !nodes.contains(&id) {
             all.push(&id);
         }
-        let landed = landed_coalescer(&bus, &id, read);
         let submits = all.iter().map(|n| ((*n).clone(), batch_requests(&bus, n, forward, |items| SubmitBatch { items }))).collect();
-        let pending = batch_requests(&bus, &id, read, |ids| IdentitiesQuery { ids });
         let verify = batch_requests(&bus, &id, settings.verify_timeout, |items| VerifyBatch { items });
         anyhow::ensure!(
             genesis.issuers.contains(&issuer.public_key()),
@@ -102,8 +97,6 @@ impl Ingest {
             tip_changed: Notify::new(),
             confirmations: Confirmations::default(),
             metrics,
-            landed,
-            pending,
             submits,
             verify,
         })
@@ -117,22 +110,6 @@ impl Ingest {
     pub(crate) async fn ask<Q: Request>(&self, what: &str, q: Q, rid: &RequestId) -> Result<Q::Reply, ApiError> {
         self.bus.ask(self.me(), q, self.settings.read_timeout, rid).await.map_err(|e| ApiError::unavailable(format!("{what}: {e}")))
     }
-
-    /// Where `id` landed in this node's chain, and that chain's tip.
-    pub(crate) async fn landed_here(&self, id: Identity, rid: &RequestId) -> Result<(Option<Landed>, TipInfo), BusError> {
-        self.landed.call(id, rid).await
-    }
-}
-
-fn landed_coalescer(bus: &Bus, node: &str, timeout: Duration) -> Coalescer<Identity, (Option<Landed>, TipInfo)> {
-    let (bus, node) = (bus.clone(), node.to_owned());
-    Coalescer::spawn(BATCH_MAX, move |ids, rid| {
-        let (bus, node) = (bus.clone(), node.clone());
-        async move {
-            let r = bus.ask(&node, ContainsQuery { ids }, timeout, &rid).await?;
-            Ok(r.landed.into_iter().map(|l| (l, r.tip)).collect())
-        }
-    })
 }
 
 /// Sends each batch as one request `wrap(items)` to `node`, answered with

@@ -22,6 +22,8 @@ const REPLICATING_BATCHES: usize = 4;
 pub(crate) struct AcceptJob {
     pub(crate) pair: TxPair,
     pub(crate) origin: Origin,
+    /// Ingest's verdict: only a verified pair is stored.
+    pub(crate) verified: bool,
     pub(crate) done: oneshot::Sender<Result<Accepted, RemoteError>>,
 }
 
@@ -31,12 +33,15 @@ pub(crate) enum Accepted {
     InChain(Landed, TipInfo),
     /// Stored (or found pending); whether the batch reached a peer.
     Stored(Insert, bool),
+    /// Not verified and not held here: nothing stored.
+    Refused,
 }
 
 impl Miner {
     /// Group commit: asks sync once which queued pairs are already in the
-    /// chain, makes the others durable in one transaction, replicates the
-    /// batch once, then answers each submitter. Replication and answers run
+    /// chain, makes the verified others durable in one transaction (and
+    /// looks the unverified ones up in the same turn), replicates the batch
+    /// once, then answers each submitter. Replication and answers run
     /// beside the next batch's look-up and commit (a few batches at most).
     pub(crate) async fn accept_loop(self: Arc<Self>, mut rx: mpsc::Receiver<AcceptJob>, stop: CancellationToken) -> Result<(), BusError> {
         let replicating = Arc::new(tokio::sync::Semaphore::new(REPLICATING_BATCHES));
@@ -72,12 +77,15 @@ impl Miner {
                 Ok(_) => {}
                 Err(e) => warn!(%e, "sync did not answer a look-up; storing the batch"),
             }
-            let batch: Vec<(TxPair, Origin)> = jobs.iter().map(|j| (j.pair.clone(), j.origin)).collect();
+            // Per job: the origin to store it with, or none (unverified:
+            // looked up only).
+            let batch: Vec<(TxPair, Option<Origin>)> = jobs.iter().map(|j| (j.pair.clone(), j.verified.then_some(j.origin))).collect();
             let now = self.now();
             let res = self
                 .with_mempool(move |m| {
-                    let refs: Vec<(&TxPair, Origin)> = batch.iter().map(|(p, o)| (p, *o)).collect();
-                    m.insert_many(&refs, now)
+                    let store: Vec<(&TxPair, Origin)> = batch.iter().filter_map(|(p, o)| o.map(|o| (p, o))).collect();
+                    let mut stored = if store.is_empty() { Vec::new() } else { m.insert_many(&store, now)? }.into_iter();
+                    batch.iter().map(|(p, o)| if o.is_some() { Ok(stored.next()) } else { m.held(p) }).collect::<Result<Vec<_>, _>>()
                 })
                 .await;
             match res {
@@ -85,7 +93,7 @@ impl Miner {
                     let held: Vec<TxPair> = jobs
                         .iter()
                         .zip(&inserts)
-                        .filter(|(_, i)| !matches!(i, Insert::Conflict { .. }))
+                        .filter(|(j, i)| j.verified && !matches!(i, Some(Insert::Conflict { .. })))
                         .map(|(j, _)| j.pair.clone())
                         .collect();
                     if !held.is_empty() {
@@ -97,7 +105,11 @@ impl Miner {
                         let _permit = permit;
                         let replicated = me.replicate(&held, &RequestId::new()).await;
                         for (job, insert) in jobs.into_iter().zip(inserts) {
-                            answer(job, Ok(Accepted::Stored(insert, replicated)));
+                            let accepted = match insert {
+                                Some(insert) => Accepted::Stored(insert, replicated && job.verified),
+                                None => Accepted::Refused,
+                            };
+                            answer(job, Ok(accepted));
                         }
                     });
                 }
@@ -140,11 +152,15 @@ impl Miner {
         };
         let (done, wait) = oneshot::channel();
         self.accept
-            .send(AcceptJob { pair, origin, done })
+            .send(AcceptJob { pair, origin, verified: req.verified, done })
             .await
             .map_err(|_| RemoteError::unavailable("miner is shutting down"))?;
         let (insert, replicated) = match wait.await.map_err(|_| RemoteError::unavailable("miner is shutting down"))?? {
             Accepted::Stored(insert, replicated) => (insert, replicated),
+            Accepted::Refused => {
+                self.metrics.submissions.with_label_values(&[origin_label, status_label(SubmitStatus::Refused)]).inc();
+                return Ok(reply(SubmitStatus::Refused, None, false, None));
+            }
             Accepted::InChain(l, tip) => {
                 let status = if l.receipt_id == receipt_id { SubmitStatus::AlreadyInChain } else { SubmitStatus::Conflict };
                 self.metrics.submissions.with_label_values(&[origin_label, status_label(status)]).inc();
@@ -207,5 +223,6 @@ fn status_label(s: SubmitStatus) -> &'static str {
         SubmitStatus::AlreadyPending => "already_pending",
         SubmitStatus::AlreadyInChain => "already_in_chain",
         SubmitStatus::Conflict => "conflict",
+        SubmitStatus::Refused => "refused",
     }
 }

@@ -110,7 +110,6 @@ impl Miner {
                     superseded_by: m.superseded_by(&q.receipt_id)?,
                     orphaned: m.orphaned_by_receipt(&q.receipt_id)?,
                 }),
-                MinerQuery::Identities(q) => q.answer(&q.ids.iter().map(|id| m.get(id)).collect::<uwl_store::Result<Vec<_>>>()?),
                 MinerQuery::Stats(q) => q.answer(&MinerStats {
                     node_id: id,
                     pending: m.len()?,

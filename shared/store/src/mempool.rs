@@ -99,6 +99,13 @@ impl Mempool {
         Ok(out)
     }
 
+    /// What this mempool holds for `p`'s identity, without storing it:
+    /// the same pair ([`Insert::AlreadyPending`]), another result
+    /// ([`Insert::Conflict`]) or nothing.
+    pub fn held(&self, p: &TxPair) -> Result<Option<Insert>> {
+        held(&self.conn, p)
+    }
+
     pub fn get(&self, id: &Identity) -> Result<Option<TxPair>> {
         let row: Option<String> = self
             .conn
@@ -235,14 +242,22 @@ impl Mempool {
 
 }
 
-fn insert_pair(tx: &Transaction<'_>, p: &TxPair, origin: Origin, now_ms: u64) -> Result<Insert> {
-    let existing: Option<String> = tx
+fn held(conn: &Connection, p: &TxPair) -> Result<Option<Insert>> {
+    let existing: Option<String> = conn
         .prepare_cached("SELECT receipt_id FROM pending WHERE client_id = ?1 AND contract_id = ?2")?
         .query_row([&p.reward_tx.client_id, &p.reward_tx.contract_id], |r| r.get(0))
         .optional()?;
-    if let Some(r) = existing {
-        let existing = db::hash_from_sql(r)?;
-        return Ok(if existing == p.receipt_id() { Insert::AlreadyPending } else { Insert::Conflict { existing } });
+    existing
+        .map(|r| {
+            let existing = db::hash_from_sql(r)?;
+            Ok(if existing == p.receipt_id() { Insert::AlreadyPending } else { Insert::Conflict { existing } })
+        })
+        .transpose()
+}
+
+fn insert_pair(tx: &Transaction<'_>, p: &TxPair, origin: Origin, now_ms: u64) -> Result<Insert> {
+    if let Some(known) = held(tx, p)? {
+        return Ok(known);
     }
     tx.prepare_cached(
         "INSERT INTO pending (client_id, contract_id, receipt_id, pair, origin, received_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

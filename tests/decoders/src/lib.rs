@@ -136,7 +136,7 @@ fn bus_messages(bytes: &[u8]) -> bool {
 fn bus_message_seeds() -> Vec<Vec<u8>> {
     let p = pair("c1", "k1", 0);
     vec![
-        json(&SubmitBatch { items: vec![SubmitRequest { pair: p.clone(), origin: SubmitOrigin::Forwarded, wait_block_ms: 0 }] }),
+        json(&SubmitBatch { items: vec![SubmitRequest { pair: p.clone(), origin: SubmitOrigin::Forwarded, wait_block_ms: 0, verified: true }] }),
         json(&ReplicateRequest { from: "node-1".into(), pairs: vec![p.clone()], orphaned: vec![], superseded: vec![] }),
         json(&SyncQuery::from(ContainsQuery { ids: vec![p.identity()] })),
         json(&SyncQuery::from(TipQuery {})),

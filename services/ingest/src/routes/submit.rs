@@ -9,15 +9,16 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use uwl_api::{ErrorBody, SubmitAnswer, SubmitStatus, SubmitWork};
-use uwl_bus::proto::{BlockRef, SubmitStatus as MinerStatus, VerifyRequest};
+use uwl_bus::proto::{SubmitStatus as MinerStatus, VerifyReply, VerifyRequest};
 use uwl_bus::{BusError, ErrorCode};
+use uwl_bus::proto::BlockRef;
 use uwl_ledger::{result_hash, ReceiptId, TxPair};
 use uwl_ledger::Contract;
 
 const IN_BLOCK_MESSAGE: &str = "Reward is in a block (not final: a chain replacement can move it; it then lands again)";
 const PENDING_MESSAGE: &str = "Reward will be applied when included in a block";
 
-/// The 200 answer (`leader` empty when the pair was already known here).
+/// The 200 answer.
 struct Placed<'a> {
     status: SubmitStatus,
     receipt_id: ReceiptId,
@@ -85,36 +86,49 @@ pub(crate) async fn submit_work(
     let pair = TxPair::new(&client, &body.contract_id, contract.reward, result_hash(&body.result_data));
     let receipt_id = pair.receipt_id();
 
-    // Identity: already rewarded or pending here? Then expiry, then the
-    // verdict. The two look-ups and the verification go out at once; their
-    // answers are judged in that documented order.
+    // The checks that need no state come first: expiry, then (for a task
+    // not expired) the verifier's verdict. They are judged only after the
+    // pair's status, in the documented order (200/409, then 410, then
+    // 422): the miner that receives the pair is the one authority on that
+    // status; it answers a pair it or its chain holds whatever the verdict,
+    // and stores only a verified one.
     let phase = |name: &str, since: std::time::Instant| state.metrics.phases.with_label_values(&[name]).observe(since.elapsed().as_secs_f64());
     let t = std::time::Instant::now();
-    let id = pair.identity();
-    let (landed, pending, verdict) = tokio::join!(
-        state.landed_here(id.clone(), &rid),
-        state.pending.call(id, &rid),
-        state.verify.call(VerifyRequest { contract: contract.clone(), result_data: body.result_data }, &rid),
-    );
+    let verdict = if contract.is_expired(now_ms()) {
+        Err(ApiError::Expired { expires_at: contract.expires_at })
+    } else {
+        judge(state.verify.call(VerifyRequest { contract: contract.clone(), result_data: body.result_data }, &rid).await)
+    };
     phase("checks", t);
-    let known = |block, replicated| Placed { status: SubmitStatus::AlreadyProcessed, receipt_id, block, served_by: state.me(), leader: "", fallback: false, replicated };
-    let (landed, tip) = landed.map_err(|e| ApiError::unavailable(format!("this node's chain: {e}")))?;
-    if let Some(l) = landed {
-        if l.receipt_id != receipt_id {
-            return Err(ApiError::Conflict { existing: l.receipt_id });
+
+    // Waiting for the block starts before the pair is placed: no block
+    // carrying it can be announced unseen in between.
+    let waiting = (verdict.is_ok() && !state.settings.wait_block.is_zero()).then(|| state.confirmations.expect(&receipt_id));
+    let t = std::time::Instant::now();
+    let routed = state.route(&pair, verdict.is_ok(), &rid).await?;
+    phase("place", t);
+    let r = routed.reply;
+    let status = match r.status {
+        MinerStatus::Accepted => SubmitStatus::Accepted,
+        MinerStatus::AlreadyPending | MinerStatus::AlreadyInChain => SubmitStatus::AlreadyProcessed,
+        MinerStatus::Conflict => return Err(ApiError::Conflict { existing: r.existing_receipt.unwrap_or(r.receipt_id) }),
+        MinerStatus::Refused => {
+            return Err(verdict.err().unwrap_or_else(|| ApiError::unavailable(format!("{} refused a verified pair", r.served_by))))
         }
-        return Ok(known(Some(BlockRef::landed(&l, &tip)), true).answer());
+    };
+    let mut block = r.in_block.clone();
+    if let Some(waiting) = waiting.filter(|_| block.is_none()) {
+        let t = std::time::Instant::now();
+        block = waiting.wait(state.settings.wait_block).await;
+        phase("block", t);
     }
-    let pending = pending.map_err(|e| ApiError::unavailable(format!("this node's mempool: {e}")))?;
-    if let Some(p) = pending {
-        if p.receipt_id() != receipt_id {
-            return Err(ApiError::Conflict { existing: p.receipt_id() });
-        }
-        return Ok(known(None, false).answer());
-    }
-    if contract.is_expired(now_ms()) {
-        return Err(ApiError::Expired { expires_at: contract.expires_at });
-    }
+    let placed = Placed { status, receipt_id, block, served_by: &r.served_by, leader: &routed.leader, fallback: routed.fallback, replicated: r.replicated };
+    Ok(placed.answer())
+}
+
+/// The verifier's answer as the request's outcome: 400 for a result of the
+/// wrong shape, 422 for one that does not solve the task.
+fn judge(verdict: Result<VerifyReply, BusError>) -> Result<(), ApiError> {
     let verdict = verdict.map_err(|e| match e {
         BusError::Remote(r) if r.code == ErrorCode::BadRequest => ApiError::BadRequest(r.message),
         other => ApiError::unavailable(format!("verifier: {other}")),
@@ -125,25 +139,5 @@ pub(crate) async fn submit_work(
     if !verdict.valid {
         return Err(ApiError::InvalidResult("the result does not solve the task".into()));
     }
-
-    // Waiting for the block starts before the pair is placed: no block
-    // carrying it can be announced unseen in between.
-    let waiting = (!state.settings.wait_block.is_zero()).then(|| state.confirmations.expect(&receipt_id));
-    let t = std::time::Instant::now();
-    let routed = state.route(&pair, tip, &rid).await?;
-    phase("place", t);
-    let r = routed.reply;
-    let status = match r.status {
-        MinerStatus::Accepted => SubmitStatus::Accepted,
-        MinerStatus::AlreadyPending | MinerStatus::AlreadyInChain => SubmitStatus::AlreadyProcessed,
-        MinerStatus::Conflict => return Err(ApiError::Conflict { existing: r.existing_receipt.unwrap_or(r.receipt_id) }),
-    };
-    let mut block = r.in_block.clone();
-    if let Some(waiting) = waiting.filter(|_| block.is_none()) {
-        let t = std::time::Instant::now();
-        block = waiting.wait(state.settings.wait_block).await;
-        phase("block", t);
-    }
-    let placed = Placed { status, receipt_id, block, served_by: &r.served_by, leader: &routed.leader, fallback: routed.fallback, replicated: r.replicated };
-    Ok(placed.answer())
+    Ok(())
 }

@@ -2,7 +2,7 @@
 
 use crate::{message, queries, subjects, RemoteError};
 use serde::{Deserialize, Serialize};
-use uwl_ledger::{Hash32, Identity, Landed, OrphanRecord, ReceiptId, Superseded, TipInfo, TxPair};
+use uwl_ledger::{Hash32, Landed, OrphanRecord, ReceiptId, Superseded, TipInfo, TxPair};
 
 /// How a pair reached a miner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +33,18 @@ pub struct SubmitRequest {
     pub origin: SubmitOrigin,
     /// After acknowledging, wait up to this long for a block carrying the pair.
     pub wait_block_ms: u64,
+    /// Ingest's verdict: the task had not expired and a verifier found the
+    /// result solves it. The miner is the one authority on a pair's status:
+    /// it answers a pair it (or its chain) already holds whatever the
+    /// verdict, stores only a verified one, and answers
+    /// [`SubmitStatus::Refused`] for the rest, storing nothing. Absent from
+    /// ingests of earlier releases, which sent verified pairs only.
+    #[serde(default = "verified_by_default")]
+    pub verified: bool,
+}
+
+fn verified_by_default() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +58,8 @@ pub enum SubmitStatus {
     AlreadyInChain,
     /// The identity is pending or in the chain with another result.
     Conflict,
+    /// Neither pending nor in the chain, and not verified: not stored.
+    Refused,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,14 +114,12 @@ message!(ReplicateRequest => ReplicateReply, subjects::miner_replicate);
 pub enum MinerQuery {
     Client(ClientQuery),
     Receipt(MinerReceiptQuery),
-    Identities(IdentitiesQuery),
     Stats(MinerStatsQuery),
 }
 
 queries!(MinerQuery, subjects::miner_read, {
     Client(ClientQuery) => ClientPending,
     Receipt(MinerReceiptQuery) => MinerReceipt,
-    Identities(IdentitiesQuery) => Vec<Option<TxPair>>,
     Stats(MinerStatsQuery) => MinerStats,
 });
 
@@ -127,12 +139,6 @@ pub struct ClientQuery {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MinerReceiptQuery {
     pub receipt_id: ReceiptId,
-}
-
-/// The pending pair of each identity, if any, in order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IdentitiesQuery {
-    pub ids: Vec<Identity>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
