@@ -738,3 +738,60 @@ async fn the_worker_cli_renews_its_key_before_it_expires() -> anyhow::Result<()>
     stop_all(services).await?;
     Ok(())
 }
+
+/// A follower (sync, verifier and ingest; no miner) takes work through the
+/// leader and reads pending state from every validator, merged: each
+/// pending pair once, still there with one validator's miner gone, 503
+/// with none. Both miners hold their pairs (they never mine here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_takes_work_and_reads_every_validators_pending_state() -> anyhow::Result<()> {
+    let _serial = serial();
+    let nats = nats().await?;
+    let net = TestNet::new(2, fast_params())?;
+    let mut services = node_services(&net, &nats.url, &["--min-pending-age-ms", "600000"])?;
+    std::fs::create_dir_all(net.data_dir("node-3"))?;
+    services.push(net.sync("node-3", &nats.url, &[])?);
+    services.push(net.verifier("node-3", &nats.url)?);
+    let (ingest, h) = net.ingest("node-3", &nats.url, &["--wait-block-ms", "0"]).await?;
+    let c = Client::connect(&nats.url).await?;
+    for n in ["node-1", "node-2"] {
+        c.ready(n, true).await?;
+    }
+    c.ready("node-3", false).await?;
+    let (client, key) = h.register().await?;
+    let mut receipts = Vec::new();
+    for _ in 0..3 {
+        let task = h.task(&key, "hash").await?;
+        let a = h.submit(&key, &client, task["contract_id"].as_str().unwrap_or(""), &solve_task(&task)?).await?;
+        assert_eq!((a.0, &a.1["status"]), (200, &json!("accepted")), "{}", a.1);
+        assert_ne!(a.1["served_by"], "node-3", "a follower has no miner: {}", a.1);
+        receipts.push(a.1["receipt_id"].as_str().unwrap_or_default().to_owned());
+    }
+    receipts.sort();
+    // Both validators hold the three pairs (replicated): the follower lists each once.
+    let listed = |b: &Value| -> Vec<String> { b["pending_reward"].as_array().into_iter().flatten().filter_map(|p| p["receipt_id"].as_str().map(str::to_owned)).collect() };
+    let (code, b, _) = h.get(&format!("/get_balance?client_id={client}"), Some(&key)).await?;
+    assert_eq!((code, listed(&b)), (200, receipts.clone()), "{b}");
+    // Pages merge in receipt-id order.
+    let (_, p1, _) = h.get(&format!("/get_balance?client_id={client}&limit=2"), Some(&key)).await?;
+    assert_eq!(listed(&p1), receipts[..2].to_vec(), "{p1}");
+    let cursor = p1["next_pending_cursor"].as_str().unwrap_or_default().to_owned();
+    let (_, p2, _) = h.get(&format!("/get_balance?client_id={client}&limit=2&pending_cursor={cursor}"), Some(&key)).await?;
+    assert_eq!((listed(&p2), &p2["next_pending_cursor"]), (receipts[2..].to_vec(), &Value::Null), "{p2}");
+    let (code, r, _) = h.get(&format!("/receipt/{}", receipts[0]), Some(&key)).await?;
+    assert_eq!((code, &r["status"], &r["node_id"]), (200, &json!("pending"), &json!("node-3")), "{r}");
+
+    // One validator's miner gone: the other still answers for both.
+    let miner_2 = services.remove(5);
+    miner_2.stop().await?;
+    let (code, b, _) = h.get(&format!("/get_balance?client_id={client}"), Some(&key)).await?;
+    assert_eq!((code, listed(&b)), (200, receipts.clone()), "{b}");
+    // None: 503 with Retry-After.
+    let miner_1 = services.remove(2);
+    miner_1.stop().await?;
+    let gone = h.get(&format!("/get_balance?client_id={client}"), Some(&key)).await?;
+    expect(&gone, 503, "unavailable");
+    assert!(gone.2.get("retry-after").is_some());
+    ingest.stop().await?;
+    stop_all(services).await
+}

@@ -22,6 +22,7 @@ mod batch;
 mod blocks;
 mod error;
 mod http;
+mod mempools;
 mod metrics;
 pub mod openapi;
 mod placement;

@@ -13,7 +13,6 @@ use uwl_bus::RequestId;
 use uwl_ledger::{Identity, OrphanRecord, TxPair};
 
 const CHAIN: &str = "this node's chain";
-const MEMPOOL: &str = "this node's mempool";
 
 /// The authenticated client, which must be the `client_id` asked about.
 pub(crate) fn own_client(headers: &HeaderMap, state: &Ingest, q: &HashMap<String, String>) -> Result<String, ApiError> {
@@ -67,7 +66,7 @@ pub(crate) async fn get_balance(State(state): State<Shared>, headers: HeaderMap,
     let limit = page_limit(&q)?;
     let (pending_after, orphaned_after) = (query_cursor(&q, "pending_cursor")?, query_cursor(&q, "orphaned_cursor")?);
     let bal = state.ask(CHAIN, BalanceQuery { client_id: client.clone() }, &rid).await?;
-    let mine = state.ask(MEMPOOL, ClientQuery { client_id: client.clone(), limit, pending_after, orphaned_after }, &rid).await?;
+    let mine = state.client_pending(ClientQuery { client_id: client.clone(), limit, pending_after, orphaned_after }, &rid).await?;
     let next_pending_cursor = next_cursor(mine.more_pending, mine.pending.last().map(TxPair::receipt_id));
     let next_orphaned_cursor = next_cursor(mine.more_orphaned, mine.orphaned.last().map(|o| o.pair.receipt_id()));
     // The mempool lets go of pairs a peer's block carried on its next
@@ -114,7 +113,7 @@ pub(crate) async fn orphaned_tx(State(state): State<Shared>, headers: HeaderMap,
     let rid = rid(&headers);
     let client = own_client(&headers, &state, &q)?;
     let query = ClientQuery { client_id: client.clone(), limit: page_limit(&q)?, pending_after: None, orphaned_after: query_cursor(&q, "cursor")? };
-    let mine = state.ask(MEMPOOL, query, &rid).await?;
+    let mine = state.client_pending(query, &rid).await?;
     let next = next_cursor(mine.more_orphaned, mine.orphaned.last().map(|o| o.pair.receipt_id()));
     let orphaned = orphan_statuses(&state, &mine.orphaned, &rid).await?;
     Ok(Json(OrphanedList { client_id: client, orphaned, next_cursor: next, node_id: state.me().to_owned() }))

@@ -9,7 +9,7 @@ use axum::Json;
 use std::collections::HashMap;
 use std::time::Duration;
 use uwl_api::{ErrorBody, Receipt, ReceiptStatus};
-use uwl_bus::proto::{MinerReceiptQuery, ReceiptQuery};
+use uwl_bus::proto::ReceiptQuery;
 use uwl_bus::RequestId;
 use uwl_ledger::Hash32;
 
@@ -20,7 +20,7 @@ pub const MAX_RECEIPT_WAIT_MS: u64 = 30_000;
 /// A receipt's status on this node, and the client it belongs to.
 async fn receipt_status(state: &Ingest, receipt_id: &Hash32, rid: &RequestId) -> Result<(Receipt, Option<String>), ApiError> {
     let in_chain = state.ask("this node's chain", ReceiptQuery { receipt_id: *receipt_id }, rid).await?;
-    let local = state.ask("this node's mempool", MinerReceiptQuery { receipt_id: *receipt_id }, rid).await?;
+    let local = state.receipt_pending(*receipt_id, rid).await?;
     let orphaned_from_block = local.orphaned.as_ref().map(|o| o.block_index);
     let mut r = Receipt {
         receipt_id: *receipt_id,
