@@ -2,7 +2,9 @@
 //! table (markdown, printed and written next to the results) and the plot
 //! of throughput and p99 against offered load (SVG).
 //!
-//! Run: `cargo run --release -p uwl-bench --bin report -- RESULTS.jsonl [CHAIN_COST.txt]`
+//! Run: `cargo run --release -p uwl-bench --bin report -- RESULTS.jsonl [CHAIN_COST.txt]`;
+//! `report steps LOG.jsonl STEP...` prints every submit run of the named
+//! optimisation steps instead (bench/README.md, the optimisation log).
 
 use anyhow::Context;
 use plotters::prelude::*;
@@ -297,9 +299,39 @@ fn plot(r: &Results, path: &Path) -> anyhow::Result<bool> {
     Ok(true)
 }
 
+/// Every submit run of `steps`, in log order: one line each.
+fn steps_table(r: &Results, steps: &[String], md: &mut String) {
+    let _ = writeln!(md, "| step | run | rewards in blocks/s | p50 | p99 | CPU per reward | blocks mined | errors |\n|---|---|---:|---:|---:|---:|---:|---|");
+    for step in steps {
+        for v in r.rows.iter().filter(|v| v["step"] == step.as_str() && v["target"] == "submit") {
+            let _ = writeln!(
+                md,
+                "| {step} | {} | {:.0} | {:.1} ms | {:.1} ms | {:.0} us | {} | {} |",
+                v["scenario"].as_str().unwrap_or(""),
+                f(v, "throughput_per_s"),
+                f(v, "p50_ms"),
+                f(v, "p99_ms"),
+                f(v, "cpu_us_per_ok_total"),
+                v["cluster"]["blocks_mined"].as_u64().unwrap_or(0),
+                error_text(v)
+            );
+        }
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let results = PathBuf::from(args.next().unwrap_or_else(|| "bench/results/latest.jsonl".into()));
+    let first = args.next().unwrap_or_else(|| "bench/results/latest.jsonl".into());
+    if first == "steps" {
+        let log = PathBuf::from(args.next().context("report steps LOG.jsonl STEP...")?);
+        let text = std::fs::read_to_string(&log).with_context(|| format!("reading {}", log.display()))?;
+        let r = Results { rows: text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect() };
+        let mut md = String::new();
+        steps_table(&r, &args.collect::<Vec<_>>(), &mut md);
+        print!("{md}");
+        return Ok(());
+    }
+    let results = PathBuf::from(first);
     let chain_cost = args.next().map(PathBuf::from);
     let text = std::fs::read_to_string(&results).with_context(|| format!("reading {}", results.display()))?;
     let r = Results { rows: text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect() };

@@ -26,7 +26,7 @@ impl Miner {
         let min_age = self.settings.min_pending_age.as_millis() as u64;
         let candidates = self
             .with_mempool(move |m| {
-                let young = m.oldest_received_ms()?.is_some_and(|t| now.saturating_sub(t) < min_age);
+                let young = min_age > 0 && m.oldest_received_ms()?.is_some_and(|t| now.saturating_sub(t) < min_age);
                 match (young, leader) {
                     (true, _) => Ok(Vec::new()),
                     (false, true) => m.pending(cap),

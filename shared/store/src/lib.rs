@@ -8,8 +8,9 @@
 //! superseded pairs.
 //!
 //! Both run in WAL mode with `synchronous=FULL`, so a commit that returned
-//! is on disk, and both are plain SQLite files operators can inspect with
-//! `sqlite3` (and back up with `.backup`). Every change of a chain is one
+//! is on disk. Each is held by its one owner process
+//! (exclusive locking); operators read consistent copies the owner writes
+//! (`uwl-admin backup`) with `sqlite3`. Every change of a chain is one
 //! transaction: a crash leaves the old chain or the new one, never a mix.
 //! Opening a store reads its tip, never the whole chain.
 

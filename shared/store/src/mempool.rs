@@ -166,7 +166,7 @@ impl Mempool {
 
     /// When the oldest pending pair arrived, if any is pending.
     pub fn oldest_received_ms(&self) -> Result<Option<u64>> {
-        let v: Option<i64> = self.conn.query_row("SELECT min(received_ms) FROM pending", [], |r| r.get(0))?;
+        let v: Option<i64> = self.conn.prepare_cached("SELECT min(received_ms) FROM pending")?.query_row([], |r| r.get(0))?;
         Ok(v.map(|v| v as u64))
     }
 
@@ -282,3 +282,4 @@ pub(crate) fn remove_ids(tx: &Transaction<'_>, ids: &[Identity]) -> Result<usize
     }
     Ok(n)
 }
+
