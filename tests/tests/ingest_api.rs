@@ -410,7 +410,7 @@ async fn option_a_with_its_leader_dead_recovers_within_a_round() -> anyhow::Resu
     c.ready("node-1", true).await?;
     let (client, key) = h1.register().await?;
     // node-2 is dead. Wait for a round in which it leads, then submit.
-    wait_for("node-2 to lead this round", LONG, || async { Ok((leader_now(&h1, &net).await? == "node-2").then_some(())) }).await?;
+    leads_for_a_while(&h1, &net, "node-2").await?;
     let (a, _) = timed_submit(&h1, &key, &client).await?;
     expect(&a, 503, "unavailable");
     assert!(a.2.get("retry-after").is_some());
@@ -424,9 +424,33 @@ async fn option_a_with_its_leader_dead_recovers_within_a_round() -> anyhow::Resu
     println!("option A recovered {recovered:?} after its first 503");
     assert!(recovered <= Duration::from_millis(net.genesis.params.t_round_ms + 500), "{recovered:?}");
     assert_eq!(ok.1["served_by"], "node-1");
+    // In node-2's rounds a pair node-1 already holds is still answered (from
+    // its own chain and mempool); new work is not.
+    let task = h1.task(&key, "hash").await?;
+    let (cid, result) = (task["contract_id"].as_str().unwrap_or_default().to_owned(), solve_task(&task)?);
+    leads_for_a_while(&h1, &net, "node-1").await?;
+    assert_eq!(h1.submit(&key, &client, &cid, &result).await?.0, 200);
+    leads_for_a_while(&h1, &net, "node-2").await?;
+    let again = h1.submit(&key, &client, &cid, &result).await?;
+    assert_eq!((again.0, &again.1["status"]), (200, &json!("already_processed")), "{}", again.1);
+    expect(&timed_submit(&h1, &key, &client).await?.0, 503, "unavailable");
     i1.stop().await?;
     stop_all(services).await?;
     Ok(())
+}
+
+/// Waits until `node` leads the current round with at least half of the
+/// round left (what follows runs inside that round).
+async fn leads_for_a_while(h: &Http, net: &TestNet, node: &str) -> anyhow::Result<()> {
+    let t = net.genesis.params.t_round_ms;
+    wait_for(&format!("{node} to lead this round"), LONG, || async {
+        let (_, chain, _) = h.get("/chain?from=0&limit=1", None).await?;
+        let tip: uwl_ledger::TipInfo = serde_json::from_value(chain["tip"].clone())?;
+        let now = now_ms();
+        let left = t - now.saturating_sub(tip.timestamp) % t;
+        Ok((current_leader(&net.genesis, &tip, now).node_id == node && left >= t / 2).then_some(()))
+    })
+    .await
 }
 
 /// The answer to a submission carries the block that took the pair when
@@ -793,5 +817,88 @@ async fn a_follower_takes_work_and_reads_every_validators_pending_state() -> any
     expect(&gone, 503, "unavailable");
     assert!(gone.2.get("retry-after").is_some());
     ingest.stop().await?;
+    stop_all(services).await
+}
+
+/// Three validators behind two ingests. While all are up, every block is
+/// made by the leader its parent and its time name (forwarding works) and
+/// the rounds rotate over all three. With node-3's services killed, work
+/// in its rounds falls back to the node that took it; nothing is lost or
+/// paid twice, and the two survivors agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_validators_rotate_and_survive_the_loss_of_one() -> anyhow::Result<()> {
+    let _serial = serial();
+    let nats = nats().await?;
+    let net = TestNet::new(3, fast_params())?;
+    let mut services = node_services(&net, &nats.url, &[])?;
+    let (ingest_1, h1) = net.ingest("node-1", &nats.url, &[]).await?;
+    let (ingest_2, h2) = net.ingest("node-2", &nats.url, &[]).await?;
+    let c = Client::connect(&nats.url).await?;
+    for n in &net.nodes {
+        c.ready(n, true).await?;
+    }
+    let (client, key) = h1.register().await?;
+    // One submission at a time, alternating ingests: most blocks carry one
+    // pair, so the leaders of many tips are exercised.
+    let submit_all = |n: usize| {
+        let (h1, h2, key, client) = (&h1, &h2, &key, &client);
+        async move {
+            let mut answers = Vec::new();
+            for i in 0..n {
+                let h = if i % 2 == 0 { h1 } else { h2 };
+                let task = h.task(key, "hash").await?;
+                let a = h.submit(key, client, task["contract_id"].as_str().unwrap_or(""), &solve_task(&task)?).await?;
+                anyhow::ensure!(a.0 == 200, "submission {i}: {}", a.1);
+                answers.push(a.1);
+            }
+            anyhow::Ok(answers)
+        }
+    };
+    let receipts = |answers: &[Value]| -> Vec<String> { answers.iter().filter_map(|a| a["receipt_id"].as_str().map(str::to_owned)).collect() };
+    let all_paid_once = |nodes: &'static [&'static str], want: Vec<String>| {
+        let c = &c;
+        async move {
+            wait_for("the survivors to agree on a chain paying every receipt once", LONG, || {
+                let want = want.clone();
+                async move {
+                    let mut chains = Vec::new();
+                    for n in nodes {
+                        chains.push(c.chain(n).await?);
+                    }
+                    let tips: std::collections::HashSet<_> = chains.iter().map(|ch| ch.last().map(|b| b.hash)).collect();
+                    let paid: Vec<String> = chains[0].iter().flat_map(|b| &b.transactions).map(|p| p.receipt_id().to_hex()).collect();
+                    let once = want.iter().all(|r| paid.iter().filter(|p| *p == r).count() == 1);
+                    anyhow::ensure!(paid.len() == paid.iter().collect::<std::collections::HashSet<_>>().len(), "a receipt paid twice");
+                    Ok((tips.len() == 1 && once).then(|| chains.swap_remove(0)))
+                }
+            })
+            .await
+        }
+    };
+
+    let before = submit_all(40).await?;
+    assert!(before.iter().all(|a| a["fallback"] == false), "a fallback with every leader up");
+    let chain = all_paid_once(&["node-1", "node-2", "node-3"], receipts(&before)).await?;
+    for pair in chain.windows(2) {
+        let (parent, block) = (&pair[0], &pair[1]);
+        let leader = &current_leader(&net.genesis, &parent.tip_info(), block.timestamp).node_id;
+        assert_eq!(&block.creator_node_id, leader, "block {} made by a node that did not lead its round", block.index);
+    }
+    let creators: std::collections::BTreeSet<&str> = chain.iter().map(|b| b.creator_node_id.as_str()).collect();
+    assert_eq!(creators.len(), 3, "the rounds rotate over all three validators: {creators:?} in {} blocks", chain.len());
+
+    // node-3 killed (its verifier, sync and miner).
+    for s in services.drain(6..) {
+        s.stop().await?;
+    }
+    let after = submit_all(40).await?;
+    let fell_back = after.iter().filter(|a| a["fallback"] == true).count();
+    assert!(fell_back > 0, "no submission fell back in node-3's rounds");
+    let mut want = receipts(&before);
+    want.extend(receipts(&after));
+    let chain = all_paid_once(&["node-1", "node-2"], want).await?;
+    println!("three validators: {} blocks, {fell_back} of 40 submissions fell back with node-3 gone", chain.len());
+    ingest_1.stop().await?;
+    ingest_2.stop().await?;
     stop_all(services).await
 }

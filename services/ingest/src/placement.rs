@@ -131,6 +131,16 @@ impl Ingest {
             }
         }
         if self.settings.strategy == Strategy::Leader || !self.validator {
+            // Nothing is mined here, but a pair this node already holds (in
+            // its chain or mempool) is still answered: asked as unverified,
+            // the miner stores nothing new.
+            if self.validator {
+                if let Ok(reply) = self.ask_miner(me, pair, false, SubmitOrigin::Local, rid).await {
+                    if reply.status != SubmitStatus::Refused {
+                        return Ok(Routed { reply, leader, fallback: false });
+                    }
+                }
+            }
             let retry = self.genesis.params.t_round_ms.div_ceil(1_000).max(1);
             return Err(ApiError::Unavailable { message: format!("the leader {leader} does not answer"), retry_after_s: retry });
         }
