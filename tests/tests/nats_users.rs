@@ -179,6 +179,8 @@ async fn each_role_is_refused_what_it_must_not_do() -> anyhow::Result<()> {
         (Role::Ingest, Op::Subscribe, verify(me), true),
         (Role::Ingest, Op::Subscribe, format!("{}.>", Role::Ingest.inbox(peer)), true),
         (Role::Ingest, Op::Publish, miner_submit(peer), false),
+        // a follower's ingest reads every validator's pending state
+        (Role::Ingest, Op::Publish, miner_read(peer), false),
         (Role::Ingest, Op::Subscribe, tips(ANY_NODE), false),
         // metrics: reads, answers ingests
         (Role::Metrics, Op::Publish, miner_submit(me), true),

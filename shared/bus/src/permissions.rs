@@ -105,7 +105,8 @@ impl Role {
                 vec![
                     subjects::sync_read(ANY),
                     subjects::miner_submit(ANY),
-                    subjects::miner_read(node),
+                    // a follower's reads merge every validator's pending state
+                    subjects::miner_read(ANY),
                     subjects::verify(node),
                     subjects::INGEST_REPORTS.to_owned(),
                     subjects::METRICS_CLUSTER.to_owned(),
