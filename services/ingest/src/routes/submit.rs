@@ -9,11 +9,9 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use uwl_api::{ErrorBody, SubmitAnswer, SubmitStatus, SubmitWork};
-use uwl_bus::proto::{SubmitStatus as MinerStatus, VerifyReply, VerifyRequest};
+use uwl_bus::proto::{BlockRef, SubmitStatus as MinerStatus, VerifyReply, VerifyRequest};
 use uwl_bus::{BusError, ErrorCode};
-use uwl_bus::proto::BlockRef;
-use uwl_ledger::{result_hash, ReceiptId, TxPair};
-use uwl_ledger::Contract;
+use uwl_ledger::{result_hash, Contract, ReceiptId, TxPair};
 
 const IN_BLOCK_MESSAGE: &str = "Reward is in a block (not final: a chain replacement can move it; it then lands again)";
 const PENDING_MESSAGE: &str = "Reward will be applied when included in a block";
