@@ -558,13 +558,21 @@ async fn the_worker_cli_retries_503_and_follows_its_receipts_into_blocks() -> an
             "--journal-file".into(), work.path().join("journal.jsonl").display().to_string(),
         ]
     };
-    // No verifier yet: submissions answer 503 until one starts; the worker retries (200, 400, 800 ms).
+    // No verifier yet: submissions answer 503 until one starts; the worker
+    // retries (200, 400, 800 ms). The verifier starts once a submission has
+    // met its absence.
     let settings = <uwl_worker::Settings as clap::Parser>::try_parse_from(args("4"))?;
     let run = tokio::spawn(uwl_worker::run(settings, tokio_util::sync::CancellationToken::new()));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let metrics = format!("http://{}/metrics", i1.admin_addr().await?);
+    wait_for("a submission answered 503", LONG, || async {
+        let text = reqwest::get(&metrics).await?.text().await?;
+        Ok(text.lines().any(|l| l.starts_with("uwl_ingest_requests_total{") && l.contains("submit_work") && l.contains("\"503\"")).then_some(()))
+    })
+    .await?;
     services.push(net.verifier("node-1", &nats.url)?);
     let tally = run.await??;
     assert_eq!((tally.in_block, tally.queued, tally.failed), (4, 0, 0), "{tally:?}");
+    assert!(tally.retried >= 1, "the first submission met no verifier and was retried: {tally:?}");
     let journal = std::fs::read_to_string(work.path().join("journal.jsonl"))?;
     let entries: Vec<uwl_worker::Entry> = journal.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
     assert_eq!(entries.len(), 4);

@@ -47,11 +47,13 @@ impl Credentials {
         &self.api_key
     }
 
-    /// Past three quarters of the key's life: time to renew it.
+    /// Past three quarters of the key's life: time to renew it. A key
+    /// whose life is unknown (given by flag, or kept by a worker from
+    /// before keys expired) is due at once: renewing it tells its life.
     pub(crate) fn due_for_renewal(&self, now_ms: u64) -> bool {
         match (self.issued_at, self.expires_at) {
             (Some(i), Some(e)) => now_ms >= i + e.saturating_sub(i) / 4 * 3,
-            _ => false,
+            _ => true,
         }
     }
 
@@ -138,5 +140,9 @@ mod tests {
         let c = creds();
         assert!(!c.due_for_renewal(3_999));
         assert!(c.due_for_renewal(4_000));
+        let unknown = Credentials { issued_at: None, expires_at: None, ..creds() };
+        assert!(unknown.due_for_renewal(0), "a key of unknown life is renewed at once");
+        let old_file: Credentials = serde_json::from_str(&format!(r#"{{"client_id":"c1","api_key":"{KEY}"}}"#)).expect("an older file decodes");
+        assert!(old_file.due_for_renewal(0));
     }
 }

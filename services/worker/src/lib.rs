@@ -12,10 +12,12 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 mod credentials;
+mod retry;
 
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use credentials::Credentials;
+use retry::{retrying, Outcome};
 use secrecy::SecretString;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::Value;
@@ -84,12 +86,6 @@ pub struct Tally {
     pub retried: u64,
 }
 
-enum Outcome {
-    Done(u16, Value),
-    /// Worth another try, after `after` when the server said (Retry-After).
-    Retry { why: String, after: Option<Duration> },
-}
-
 struct Worker {
     s: Settings,
     http: reqwest::Client,
@@ -128,24 +124,9 @@ impl Worker {
     }
 
     /// `make` builds the request; retried on 429, 5xx, timeouts and
-    /// connection errors: after what `Retry-After` says when the server
-    /// says it, else with backoff (doubling from BACKOFF_BASE_MS).
+    /// connection errors ([`retrying`]).
     async fn call(&self, what: &str, make: impl Fn() -> reqwest::RequestBuilder) -> anyhow::Result<(u16, Value)> {
-        let mut delay = self.s.backoff_base;
-        for attempt in 0..=self.s.retries {
-            match self.send(make()).await {
-                Outcome::Done(code, body) => return Ok((code, body)),
-                Outcome::Retry { why, after } if attempt < self.s.retries => {
-                    let wait = after.unwrap_or(delay);
-                    warn!(what, attempt = attempt + 1, %why, "retrying in {wait:?}");
-                    self.retried.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    tokio::time::sleep(wait).await;
-                    delay *= 2;
-                }
-                Outcome::Retry { why, .. } => bail!("{what} failed after {} tries: {why}", self.s.retries + 1),
-            }
-        }
-        bail!("{what}: no attempt made")
+        retrying(what, self.s.retries, self.s.backoff_base, &self.retried, || self.send(make())).await
     }
 
     fn url(&self, path: &str) -> String {
