@@ -510,6 +510,17 @@ async fn the_admin_status_shows_every_node_and_what_does_not_answer() -> anyhow:
     for line in ["node-1: sync up, tip 0", "node-2: sync up, tip 0", "miner up, 0 pending", "cluster: every service answers, one chain"] {
         assert!(report.contains(line), "{line:?} not in:\n{report}");
     }
+    // Each sync hears the other's announcements (a heartbeat at least).
+    let heard = |st: &uwl_admin::ClusterStatus, node: &str, peer: &str| {
+        st.nodes.iter().any(|n| n.node == node && n.sync.as_ref().is_ok_and(|s| s.peers.iter().any(|p| p.node_id == peer && p.heard_ms_ago < 10_000)))
+    };
+    let st = wait_for("each sync hears the other", LONG, || async {
+        let st = uwl_admin::status(&cfg).await?;
+        Ok((heard(&st, "node-1", "node-2") && heard(&st, "node-2", "node-1")).then_some(st))
+    })
+    .await?;
+    let report = st.report();
+    assert!(report.contains("  peers heard: node-2 at ") && report.contains("  peers heard: node-1 at "), "{report}");
     let leader = st.leader.as_ref().map(|(_, l)| l.clone()).unwrap_or_default();
     assert!(net.nodes.contains(&leader) && report.contains(&format!("leader now: {leader}")), "{report}");
     m2.stop().await?;

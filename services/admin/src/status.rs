@@ -1,6 +1,7 @@
 //! `uwl-admin status`: every node of the genesis as the bus sees it now:
-//! whether its sync and miner answer, its tip, its pending pairs and their
-//! age, and the leader of the best tip heard. Works while the cluster runs
+//! whether its sync and miner answer, its tip, the peers its sync hears
+//! (their tips and how long ago), its pending pairs and their age, and the
+//! leader of the best tip heard. Works while the cluster runs
 //! (read-only queries, as the admin user).
 
 use crate::Connect;
@@ -51,6 +52,14 @@ impl ClusterStatus {
                 Err(e) => format!("miner DOWN ({e})"),
             };
             let _ = writeln!(out, "{}: {sync}; {miner}", n.node);
+            if let Ok(s) = &n.sync {
+                let peers: Vec<String> = s
+                    .peers
+                    .iter()
+                    .map(|p| format!("{} at {} ({:.1} s ago)", p.node_id, p.tip.index, p.heard_ms_ago as f64 / 1_000.0))
+                    .collect();
+                let _ = writeln!(out, "  peers heard: {}", if peers.is_empty() { "none".to_owned() } else { peers.join(", ") });
+            }
             for a in n.miner.as_ref().map(|m| m.set_aside.as_slice()).unwrap_or_default() {
                 let _ = writeln!(out, "  set aside: receipt {} ({})", a.receipt_id.to_hex(), a.reason);
             }

@@ -46,6 +46,7 @@ impl Node {
                         orphaned_blocks_total: st.orphaned_blocks_total,
                         blocks_read_at_start: me.blocks_read_at_start,
                         bus_stalls_total: me.bus.stalls(),
+                        peers: me.peers_heard(),
                     })
                 }
             }

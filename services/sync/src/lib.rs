@@ -65,6 +65,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
         store: Mutex::new(store),
         tip: watch::channel(tip).0,
         peers,
+        heard: Default::default(),
         metrics,
         settings,
         blocks_read_at_start,
@@ -107,7 +108,11 @@ async fn hear_tips(node: Arc<Node>, pull: mpsc::Sender<String>, stop: Cancellati
     let mut tips = node.bus.subscribe::<TipAnnouncement>(uwl_bus::subjects::ANY_NODE).await?;
     loop {
         let ann = tokio::select! { _ = stop.cancelled() => break, a = tips.next() => match a { Some(a) => a, None => break } };
-        if ann.node_id != node.id && is_better(&ann.tip, &node.tip.borrow()) && pull.try_send(ann.node_id).is_err() {
+        if ann.node_id == node.id {
+            continue;
+        }
+        node.heard(&ann.node_id, ann.tip);
+        if is_better(&ann.tip, &node.tip.borrow()) && pull.try_send(ann.node_id).is_err() {
             debug!("pull queue full: the timer pulls every peer anyway");
         }
     }

@@ -3,10 +3,11 @@
 
 use crate::metrics::Metrics;
 use crate::Settings;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::watch;
 use tracing::debug;
-use uwl_bus::proto::{NewBlock, TipAnnouncement};
+use uwl_bus::proto::{NewBlock, PeerHeard, TipAnnouncement};
 use uwl_bus::{Bus, RemoteError};
 use uwl_ledger::{Clock, Genesis, SystemClock, TipInfo};
 use uwl_store::ChainStore;
@@ -19,6 +20,8 @@ pub(crate) struct Node {
     pub(crate) store: Mutex<ChainStore>,
     pub(crate) tip: watch::Sender<TipInfo>,
     pub(crate) peers: Vec<String>,
+    /// Each peer's last tip announcement heard, and when (ms).
+    pub(crate) heard: Mutex<BTreeMap<String, (TipInfo, u64)>>,
     pub(crate) metrics: Metrics,
     pub(crate) settings: Settings,
     pub(crate) blocks_read_at_start: u64,
@@ -41,6 +44,19 @@ impl Node {
         })
         .await
         .map_err(RemoteError::internal)
+    }
+
+    /// Records a peer's announcement (for the stats' peer list).
+    pub(crate) fn heard(&self, peer: &str, tip: TipInfo) {
+        let now = self.now();
+        self.heard.lock().unwrap_or_else(PoisonError::into_inner).insert(peer.to_owned(), (tip, now));
+    }
+
+    /// The peers heard, with how long ago.
+    pub(crate) fn peers_heard(&self) -> Vec<PeerHeard> {
+        let now = self.now();
+        let heard = self.heard.lock().unwrap_or_else(PoisonError::into_inner);
+        heard.iter().map(|(n, (tip, at))| PeerHeard { node_id: n.clone(), tip: *tip, heard_ms_ago: now.saturating_sub(*at) }).collect()
     }
 
     pub(crate) fn set_tip(&self, tip: TipInfo) {

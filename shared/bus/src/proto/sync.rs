@@ -102,6 +102,18 @@ pub struct SyncStats {
     /// Times this sync's NATS connection was found stalled and made again.
     #[serde(default)]
     pub bus_stalls_total: u64,
+    /// Each peer's last tip announcement this sync heard, and how long ago
+    /// (a peer never heard is absent).
+    #[serde(default)]
+    pub peers: Vec<PeerHeard>,
+}
+
+/// A peer's tip as one sync last heard it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerHeard {
+    pub node_id: String,
+    pub tip: TipInfo,
+    pub heard_ms_ago: u64,
 }
 
 /// A block from the node's own miner, on [`subjects::sync_append`].
