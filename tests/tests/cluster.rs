@@ -283,6 +283,16 @@ async fn edge_errors_are_json_and_slow_clients_are_cut_off(cluster: &Cluster, h:
     let big_header = format!("GET /livez HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n", "a".repeat(9_000));
     let (code, body) = raw_exchange(cluster.port, big_header.as_bytes(), within).await?;
     assert_eq!((code, body["error"].as_str()), (400, Some("bad_request")), "headers too large (nginx's 494): {body}");
+    // What nginx refuses by itself: a method it never forwards (405), a
+    // transfer encoding it does not know (501) and an HTTP version it does
+    // not speak (505), each as JSON.
+    let (code, body) = raw_exchange(cluster.port, b"TRACE /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", within).await?;
+    assert_eq!((code, body["error"].as_str()), (405, Some("method_not_allowed")), "TRACE: {body}");
+    let odd_encoding = b"POST /submit_work HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked2\r\nConnection: close\r\n\r\n";
+    let (code, body) = raw_exchange(cluster.port, odd_encoding, within).await?;
+    assert_eq!((code, body["error"].as_str()), (400, Some("bad_request")), "unknown Transfer-Encoding (nginx's 501): {body}");
+    let (code, body) = raw_exchange(cluster.port, b"GET /livez HTTP/3.0\r\nHost: x\r\nConnection: close\r\n\r\n", within).await?;
+    assert_eq!((code, body["error"].as_str()), (400, Some("bad_request")), "HTTP/3.0 request line (nginx's 505): {body}");
     let (code, body) = raw_exchange(cluster.port, b"GET /_error/500 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", within).await?;
     assert_eq!((code, body["error"].as_str()), (404, Some("not_found")), "the error pages are not reachable from outside: {body}");
 

@@ -127,6 +127,20 @@ async fn a_worker_uses_the_dashboard_in_a_real_browser() -> anyhow::Result<()> {
     .await?;
     assert_eq!(h.get(&format!("/get_balance?client_id={client}"), Some(&renewed)).await?.0, 200, "the renewed key is the same client's");
 
+    // A pasted key's life is unknown to the page: it renews it at once,
+    // which tells it.
+    b.find(Locator::Id("signout")).await?.click().await?;
+    b.find(Locator::Id("apikey")).await?.send_keys(&renewed).await?;
+    b.find(Locator::Css("#keyform button[type='submit']")).await?.click().await?;
+    let pasted_renewed = wait_for("the page to renew a pasted key", LONG, || async {
+        let now: Option<String> = serde_json::from_value(b.execute("return localStorage.getItem('uwl.api_key')", vec![]).await?)?;
+        let life: Option<String> = serde_json::from_value(b.execute("return localStorage.getItem('uwl.api_key_life')", vec![]).await?)?;
+        Ok(now.filter(|k| *k != renewed && life.is_some()))
+    })
+    .await?;
+    assert_eq!(h.get(&format!("/get_balance?client_id={client}"), Some(&pasted_renewed)).await?.0, 200);
+    assert_eq!(text(&b, "who").await?, format!("Signed in as {client}"));
+
     std::fs::create_dir_all(screenshots())?;
     std::fs::write(screenshots().join("dashboard-wide.png"), b.screenshot().await?)?;
     b.set_window_size(390, 900).await?;
@@ -159,6 +173,16 @@ async fn the_dashboard_through_nginx_shows_a_reward_orphaned_by_a_real_fork() ->
         Ok((o.contains("No reward of yours was in an orphaned block") && p.contains("Nothing pending")).then_some(()))
     })
     .await?;
+    // The page's own work through the edge: a task, the submission, and
+    // the receipt followed by the page's long-poll until it is in a block.
+    b.find(Locator::Id("work")).await?.click().await?;
+    let status = wait_for("the submission's answer through nginx", LONG, || async {
+        let t = text(&b, "work-status").await?;
+        Ok((t.starts_with("In block #") || t == "Reward pending inclusion in block").then_some(t))
+    })
+    .await?;
+    println!("dashboard through nginx after Submit work: {status}");
+    wait_for("the page's submission shown in its block", LONG, || async { Ok(text(&b, "mine").await?.contains("in block #").then_some(())) }).await?;
     let key: String = serde_json::from_value(b.execute("return localStorage.getItem('uwl.api_key')", vec![]).await?)?;
     let client = text(&b, "who").await?.replace("Signed in as ", "");
 

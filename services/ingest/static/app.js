@@ -249,12 +249,13 @@ function keepLife(body) {
 }
 
 // Past three quarters of its life, the key is exchanged for a new one
-// (the same client) before it expires.
+// (the same client) before it expires. A key of unknown life (pasted in,
+// or kept from before keys expired) is exchanged at once: that tells it.
 async function renewIfDue() {
   let life;
   try { life = JSON.parse(localStorage.getItem(KEY_LIFE) || "null"); } catch { life = null; }
-  if (!life?.issued_at || !life?.expires_at) return;
-  if (Date.now() < life.issued_at + (life.expires_at - life.issued_at) * 0.75) return;
+  const known = life?.issued_at && life?.expires_at;
+  if (known && Date.now() < life.issued_at + (life.expires_at - life.issued_at) * 0.75) return;
   const r = await api("/renew_key", { method: "POST", body: "{}" });
   if (r.status === 200) { keepLife(r.body); state.key = r.body.api_key; localStorage.setItem(KEY, r.body.api_key); }
 }
