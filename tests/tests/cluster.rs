@@ -26,20 +26,15 @@ struct Cluster {
     alertmanager_port: u16,
     /// Where Alertmanager sends alerts (none: kept, not sent).
     webhook: Option<String>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Cluster {
-    fn compose(&self, args: &[&str]) -> anyhow::Result<String> {
-        let out = Command::new("docker-compose")
-            .args(["-p", &self.project, "--env-file"])
-            .arg(&self.env_file)
-            .arg("-f")
-            .arg(repo().join("deploy/docker-compose.yml"))
-            .arg("-f")
-            .arg(repo().join("tests/compose/cluster.override.yml"))
-            .args(args)
-            .env("UWL_PORT", self.port.to_string())
+    /// `program` with the cluster's settings in its environment (compose
+    /// and deploy/cluster read the same ones).
+    fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new(program);
+        c.env("UWL_PORT", self.port.to_string())
             .env("UWL_TLS_PORT", self.tls_port.to_string())
             // the monitoring too (Prometheus, Alertmanager)
             .env("COMPOSE_PROFILES", "monitoring")
@@ -49,9 +44,43 @@ impl Cluster {
             // Small per-client allowances, so a burst from this host is
             // limited however fast the machine sends it.
             .env("CLIENT_RATE_PER_S", "50")
-            .env("CLIENT_BURST", "100")
-            .output()?;
+            .env("CLIENT_BURST", "100");
+        c
+    }
+
+    /// Where `deploy/cluster scale` keeps this cluster's scaled instances.
+    fn scale_file(&self) -> PathBuf {
+        self.dir.path().join("scale.yml")
+    }
+
+    fn compose(&self, args: &[&str]) -> anyhow::Result<String> {
+        let mut c = self.command("docker-compose");
+        c.args(["-p", &self.project, "--env-file"])
+            .arg(&self.env_file)
+            .arg("-f")
+            .arg(repo().join("deploy/docker-compose.yml"))
+            .arg("-f")
+            .arg(repo().join("tests/compose/cluster.override.yml"));
+        if self.scale_file().exists() {
+            c.arg("-f").arg(self.scale_file());
+        }
+        let out = c.args(args).output()?;
         anyhow::ensure!(out.status.success(), "docker-compose {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// `deploy/cluster ARGS` on this cluster (its project, files and image).
+    fn deploy_cluster(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = self
+            .command(repo().join("deploy/cluster"))
+            .args(args)
+            .env("UWL_PROJECT", &self.project)
+            .env("UWL_ENV_FILE", &self.env_file)
+            .env("UWL_COMPOSE_OVERRIDES", repo().join("tests/compose/cluster.override.yml"))
+            .env("UWL_SCALE_FILE", self.scale_file())
+            .env("UWL_IMAGE_TAG", "dev")
+            .output()?;
+        anyhow::ensure!(out.status.success(), "deploy/cluster {args:?}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
@@ -71,7 +100,7 @@ impl Cluster {
         let free = || -> anyhow::Result<u16> { Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port()) };
         let (port, tls_port, prometheus_port, alertmanager_port) = (free()?, free()?, free()?, free()?);
         let project = format!("uwltest{}", std::process::id());
-        let c = Self { project, env_file, port, tls_port, prometheus_port, alertmanager_port, webhook, _dir: dir };
+        let c = Self { project, env_file, port, tls_port, prometheus_port, alertmanager_port, webhook, dir };
         c.compose(&["up", "-d"])?;
         Ok(c)
     }
@@ -247,8 +276,12 @@ async fn an_ingest_restarted_under_load_costs_no_5xx_and_gets_traffic_again() ->
     let refused = regs.iter().filter(|r| r.as_ref().is_ok_and(|r| r.status().as_u16() == 429)).count();
     println!("600 registrations at once with a made-up Authorization header: {refused} answered 429");
     assert!(refused > 0, "registration is limited per address, headers or not");
-    let limited: Vec<_> = regs.iter().filter_map(|r| r.as_ref().ok()).filter(|r| r.status().as_u16() == 429).collect();
+    let limited: Vec<_> = regs.into_iter().filter_map(Result::ok).filter(|r| r.status().as_u16() == 429).collect();
     assert!(limited.iter().all(|r| r.headers().contains_key("retry-after")), "nginx's 429 carries Retry-After");
+    for r in limited.into_iter().take(5) {
+        let body: serde_json::Value = r.json().await?;
+        assert_eq!(body["error"], "rate_limited", "nginx's 429 is the API's JSON error: {body}");
+    }
     // another key is not limited by the first one's burst
     assert_eq!(h.get("/get_task?kind=hash", Some(&other_key)).await?.0, 200);
     edge_errors_are_json_and_slow_clients_are_cut_off(&cluster, &h, &other_client, &other_key).await
@@ -341,6 +374,68 @@ async fn edge_errors_are_json_and_slow_clients_are_cut_off(cluster: &Cluster, h:
     let body: serde_json::Value = r.json().await?;
     let answer = (status, body["error"].as_str(), retry_after);
     assert!([(502, Some("bad_gateway"), true), (504, Some("gateway_timeout"), true)].contains(&answer), "{body}");
+    Ok(())
+}
+
+/// `deploy/cluster scale node-1 ingest=3` while requests flow through
+/// nginx: two more node-1 instances start, nginx reloads with them, each of
+/// the three serves requests, and no request fails; scaled back to one, the
+/// extra instances are gone, still with no failure. No file is edited by
+/// hand: the command writes the scaled instances' compose file itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_scales_with_one_command_and_no_request_fails() -> anyhow::Result<()> {
+    let _serial = serial();
+    let cluster = Cluster::up()?;
+    let h = cluster.ready().await?;
+    let (client, key) = h.register().await?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    // Liveness probes (no rate limit) and a client's balance reads (inside
+    // its allowance), both through nginx, until told to stop.
+    let load = |path: String, key: Option<String>, pause: Duration| {
+        let (h, stop) = (h.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut answers: Vec<u16> = Vec::new();
+            while !stop.is_cancelled() {
+                answers.push(h.get(&path, key.as_deref()).await.map(|(code, _, _)| code).unwrap_or(0));
+                tokio::time::sleep(pause).await;
+            }
+            answers
+        })
+    };
+    let probes = [load("/livez".into(), None, Duration::from_millis(5)), load(format!("/get_balance?client_id={client}"), Some(key), Duration::from_millis(40))];
+    let served = |svc: &str| -> anyhow::Result<u64> {
+        let text = cluster.exec(svc, &["curl", "-fsS", "http://127.0.0.1:9100/metrics"])?;
+        Ok(text.lines().filter(|l| l.starts_with("uwl_ingest_requests_total{")).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum::<f64>() as u64)
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let t = Instant::now();
+    println!("{}", cluster.deploy_cluster(&["scale", "node-1", "ingest=3"])?.trim());
+    println!("scaled node-1 to 3 ingest instances in {:?}", t.elapsed());
+    let counts = wait_for("each of node-1's three instances serving", Duration::from_secs(30), || async {
+        let counts = [served("ingest-1")?, served("ingest-1-2")?, served("ingest-1-3")?];
+        Ok(counts.iter().all(|c| *c > 0).then_some(counts))
+    })
+    .await?;
+    println!("requests served by ingest-1, ingest-1-2, ingest-1-3: {counts:?}");
+    println!("{}", cluster.deploy_cluster(&["scale", "node-1", "ingest=1"])?.trim());
+    let containers = |svc: &str| -> anyhow::Result<String> {
+        let out = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &format!("label=com.docker.compose.project={}", cluster.project)])
+            .args(["--filter", &format!("label=com.docker.compose.service={svc}")])
+            .output()?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    assert_eq!((containers("ingest-1-2")?, containers("ingest-1-3")?), (String::new(), String::new()), "scaled back to one: the extra instances are removed");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.cancel();
+    let mut answers = Vec::new();
+    for p in probes {
+        answers.extend(p.await?);
+    }
+    let failed: Vec<_> = answers.iter().filter(|c| **c != 200).collect();
+    println!("{} requests through nginx while scaling up and down: {} not 200", answers.len(), failed.len());
+    assert!(answers.len() > 500, "the load ran: {} requests", answers.len());
+    assert!(failed.is_empty(), "no request fails while instances come and go: {failed:?}");
     Ok(())
 }
 

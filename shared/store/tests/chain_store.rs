@@ -2,7 +2,7 @@
 //! Chain store: round trip, replacement, failure atomicity, O(1) reopen,
 //! indexed look-ups, and the store driving the pure adoption rules.
 
-use uwl_ledger::testkit::{pair, Net, T0};
+use uwl_ledger::testkit::{issued, pair, Net, T0};
 use uwl_ledger::{plan_adoption, Block, Genesis, Identity, NetworkParams, Plan, TipInfo};
 use uwl_store::{ChainStore, StoreError};
 
@@ -213,10 +213,9 @@ fn a_block_overflowing_a_balance_is_refused_and_changes_nothing() {
     let net = Net::new(1);
     let dir = tempfile::tempdir().unwrap();
     let mut s = open(&dir, &net.genesis);
-    let h = uwl_ledger::result_hash(&serde_json::json!(1));
-    let first = Block::mine(&net.block0().tip_info(), T0 + 1, &net.keys[0], vec![uwl_ledger::TxPair::new("rich", "r-1", uwl_ledger::MAX_AMOUNT, h)]);
+    let first = Block::mine(&net.block0().tip_info(), T0 + 1, &net.keys[0], vec![issued("rich", "r-1", uwl_ledger::MAX_AMOUNT, 1)]);
     s.apply(0, std::slice::from_ref(&first), T0).unwrap();
-    let second = Block::mine(&first.tip_info(), T0 + 2, &net.keys[0], vec![uwl_ledger::TxPair::new("rich", "r-2", 1, h)]);
+    let second = Block::mine(&first.tip_info(), T0 + 2, &net.keys[0], vec![issued("rich", "r-2", 1, 1)]);
     let e = s.apply(1, std::slice::from_ref(&second), T0).unwrap_err();
     assert!(matches!(&e, StoreError::BalanceOverflow { client_id, .. } if client_id == "rich"), "{e}");
     assert_eq!(s.tip(), &first);
