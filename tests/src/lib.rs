@@ -219,6 +219,14 @@ pub fn figure(line: impl std::fmt::Display) {
     }
 }
 
+/// Stops each service gracefully; fails on the first that had failed.
+pub async fn stop_all(services: Vec<Service>) -> anyhow::Result<()> {
+    for s in services {
+        s.stop().await?;
+    }
+    Ok(())
+}
+
 /// A built service of this workspace: its bound admin address, and its run.
 pub trait App: Send + 'static {
     fn admin_addr(&self) -> SocketAddr;

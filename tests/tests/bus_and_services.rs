@@ -241,10 +241,7 @@ async fn services_expose_metrics_and_health_and_the_cluster_view_sees_both_nodes
     assert_eq!(code, 200);
 
     metrics.stop().await?;
-    for s in services {
-        s.stop().await?;
-    }
-    Ok(())
+    stop_all(services).await
 }
 
 /// A TCP relay to NATS whose connections can be frozen: from then on they

@@ -439,6 +439,84 @@ async fn ingest_scales_with_one_command_and_no_request_fails() -> anyhow::Result
     Ok(())
 }
 
+/// A follower node from one command (`deploy/cluster followers 1`): a site
+/// of its own (its NATS server joins by the route password; sync, verifier
+/// and ingest with node id follower-1, no miner), its ingest behind nginx.
+/// Asked directly, the follower registers a client, issues a task, forwards
+/// the result to the leader, and serves the reward's receipt and balance
+/// from its own chain; with no validator's miner answering, a submission is
+/// a 503 with Retry-After. `followers 0` removes it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_from_one_command_serves_reads_and_forwards_writes() -> anyhow::Result<()> {
+    let _serial = serial();
+    let cluster = Cluster::up()?;
+    let h = cluster.ready().await?;
+    let t = Instant::now();
+    println!("{}", cluster.deploy_cluster(&["followers", "1"])?.trim());
+    println!("a follower added in {:?}", t.elapsed());
+    let port = uwl_tests::faults::cluster_value("UWL_HTTP_PORT")?;
+    // The follower's ingest, asked from inside its container: status, headers, body.
+    let follower = |method: &str, path: &str, key: Option<&str>, body: Option<&str>| -> anyhow::Result<(u16, String, serde_json::Value)> {
+        let url = format!("http://127.0.0.1:{port}{path}");
+        let auth = key.map(|k| format!("authorization: Bearer {k}")).unwrap_or_default();
+        let mut cmd = vec!["curl", "-sS", "-i", "-X", method];
+        if key.is_some() {
+            cmd.extend(["-H", &auth]);
+        }
+        if let Some(b) = body {
+            cmd.extend(["-H", "content-type: application/json", "--data-binary", b]);
+        }
+        cmd.push(&url);
+        let out = cluster.exec("ingest-follower-1", &cmd)?;
+        let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+        let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        Ok((status, head.to_lowercase(), serde_json::from_str(body).unwrap_or(serde_json::Value::Null)))
+    };
+    let (code, _, health) = follower("GET", "/health", None, None)?;
+    assert_eq!((code, health["node_id"].as_str()), (200, Some("follower-1")), "{health}");
+    let (code, _, keys) = follower("POST", "/register", None, Some("{}"))?;
+    assert_eq!(code, 200, "{keys}");
+    let (client, key) = (keys["client_id"].as_str().unwrap_or_default().to_owned(), keys["api_key"].as_str().unwrap_or_default().to_owned());
+    let submit_one = || -> anyhow::Result<(u16, String, serde_json::Value, u64)> {
+        let (code, _, task) = follower("GET", "/get_task?kind=hash", Some(&key), None)?;
+        anyhow::ensure!(code == 200, "get_task: {code} {task}");
+        let body = serde_json::json!({"client_id": client, "contract_id": task["contract_id"], "result_data": solve_task(&task)?}).to_string();
+        let (code, head, answer) = follower("POST", "/submit_work", Some(&key), Some(&body))?;
+        Ok((code, head, answer, task["reward"].as_u64().unwrap_or(0)))
+    };
+    let (code, _, answer, reward) = submit_one()?;
+    assert_eq!((code, answer["status"].as_str()), (200, Some("accepted")), "{answer}");
+    assert!(["node-1", "node-2"].contains(&answer["served_by"].as_str().unwrap_or_default()), "taken by a validator's miner: {answer}");
+    let receipt = answer["receipt_id"].as_str().unwrap_or_default().to_owned();
+    let landed = wait_for("the follower's reward in a block, read from the follower", Duration::from_secs(30), || async {
+        let (code, _, r) = follower("GET", &format!("/receipt/{receipt}?wait_ms=2000"), Some(&key), None)?;
+        Ok((code == 200 && r["status"] == "in_block").then_some(r))
+    })
+    .await?;
+    println!("receipt read from the follower: {landed}");
+    let (code, _, balance) = follower("GET", &format!("/get_balance?client_id={client}"), Some(&key), None)?;
+    assert_eq!((code, balance["balance"].as_u64()), (200, Some(reward)), "{balance}");
+    // nginx sends the public's requests to the follower's ingest too.
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..30 {
+        let (_, body, _) = h.get("/health", None).await?;
+        seen.insert(body["node_id"].as_str().unwrap_or_default().to_owned());
+    }
+    assert!(seen.contains("follower-1") && seen.contains("node-1") && seen.contains("node-2"), "nginx's upstream: {seen:?}");
+    // No validator's miner answers: the follower cannot place work.
+    cluster.compose(&["stop", "miner-1", "miner-2"])?;
+    let (code, head, answer, _) = submit_one()?;
+    assert_eq!((code, answer["error"].as_str()), (503, Some("unavailable")), "{answer}");
+    assert!(head.contains("retry-after:"), "a 503 says when to retry: {head}");
+    cluster.compose(&["start", "miner-1", "miner-2"])?;
+    println!("{}", cluster.deploy_cluster(&["followers", "0"])?.trim());
+    let left = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("label=com.docker.compose.project={}", cluster.project), "--filter", "label=com.docker.compose.service=ingest-follower-1"])
+        .output()?;
+    assert!(left.stdout.is_empty(), "followers 0 removes the follower's services");
+    Ok(())
+}
+
 /// Inside the cluster, as an insider would try it: a NATS server without
 /// the route password cannot join (a client of it sees nothing of the
 /// bus), while one with it can (the control); the monitoring port does not
@@ -663,7 +741,8 @@ fn the_receipt_routes_read_timeout_is_derived_from_the_longest_long_poll() -> an
         "nginx-start derives the receipt route's read timeout from MAX_RECEIPT_WAIT_MS"
     );
     let compose = std::fs::read_to_string(repo().join("deploy/docker-compose.yml"))?;
-    assert_eq!(compose.matches("MAX_RECEIPT_WAIT_MS: \"${MAX_RECEIPT_WAIT_MS:?").count(), 3, "nginx and both ingests take MAX_RECEIPT_WAIT_MS");
+    assert_eq!(compose.matches("MAX_RECEIPT_WAIT_MS: \"${MAX_RECEIPT_WAIT_MS:?").count(), 2, "nginx and every ingest (their shared settings) take MAX_RECEIPT_WAIT_MS");
+    assert!(compose.matches("extends: { service: ingest-template }").count() >= 2 && compose.contains("environment: *ingest-env"), "every ingest takes the shared settings");
     let deployed: u64 = uwl_tests::faults::cluster_value("MAX_RECEIPT_WAIT_MS")?.parse()?;
     assert_eq!(deployed, uwl_ingest::MAX_RECEIPT_WAIT_MS, "the deployment's longest long-poll is the documented default");
     Ok(())

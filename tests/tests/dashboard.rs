@@ -148,10 +148,7 @@ async fn a_worker_uses_the_dashboard_in_a_real_browser() -> anyhow::Result<()> {
     println!("screenshots in {}", screenshots().display());
     b.close().await?;
     ingest.stop().await?;
-    for s in services {
-        s.stop().await?;
-    }
-    Ok(())
+    stop_all(services).await
 }
 
 /// Through nginx on the compose cluster: a reward of the browser's client is

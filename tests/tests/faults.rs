@@ -262,6 +262,21 @@ impl Run {
                     println!("  lost {} (acknowledged at {} ms by {}, {}): {n}'s miner: {r:?}", op.receipt_id, op.at_ms, op.entry, op.status);
                 }
             }
+            // What each node set aside, and its counters (a pair set aside
+            // is never mined again).
+            for n in nodes {
+                match (c.miner_stats(n).await, c.sync_stats(n).await) {
+                    (Ok(m), Ok(st)) => println!(
+                        "  {n}: pending {}, set aside {:?}; tip {:?}, replacements {}, orphaned blocks {}",
+                        m.pending,
+                        m.set_aside.iter().map(|a| (a.receipt_id.to_hex(), a.reason.clone())).collect::<Vec<_>>(),
+                        st.tip,
+                        st.replacements_total,
+                        st.orphaned_blocks_total
+                    ),
+                    (m, st) => println!("  {n}: miner {:?}, sync {:?}", m.err(), st.err()),
+                }
+            }
             self.cluster.save_logs(&format!("{name}-{}", self.seed));
             anyhow::bail!("{name} broke the ledger's guarantees: an acknowledged reward lost or paid twice, or liveness lost (see the history above)");
         }

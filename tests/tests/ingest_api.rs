@@ -22,13 +22,6 @@ fn node_services(net: &TestNet, url: &str, miner_extra: &[&str]) -> anyhow::Resu
     Ok(v)
 }
 
-async fn stop_all(services: Vec<Service>) -> anyhow::Result<()> {
-    for s in services {
-        s.stop().await?;
-    }
-    Ok(())
-}
-
 /// A nonce that does NOT solve a hash task.
 fn wrong_nonce(task: &Value) -> Value {
     let prefix = hex::decode(task["params"]["prefix"].as_str().unwrap_or("")).unwrap_or_default();

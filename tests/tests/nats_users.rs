@@ -109,8 +109,9 @@ enum Op {
     Subscribe,
 }
 
-/// The nodes and the ops site of the compose deployment (`nats/users.conf`).
-const COMPOSE_NODES: [&str; 2] = ["node-1", "node-2"];
+/// The nodes and the ops site of the compose deployment (`nats/users.conf`):
+/// the two validators and the followers `deploy/cluster followers` may add.
+const COMPOSE_NODES: [&str; 4] = ["node-1", "node-2", "follower-1", "follower-2"];
 const COMPOSE_OPS: &str = "ops";
 
 /// The password `nats_secrets("pw")` gives (role, node)'s user.

@@ -124,10 +124,7 @@ async fn two_nodes_fork_and_the_losers_pairs_are_requeued_and_mined() -> anyhow:
         let r = c.bus.ask(winner_node, q, c.timeout, &uwl_bus::RequestId::new()).await?;
         assert_eq!(r.orphaned.map(|x| x.block_hash), Some(o.block_hash), "the receipt's orphan record is on the winner too");
     }
-    for s in services {
-        s.stop().await?;
-    }
-    Ok(())
+    stop_all(services).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,10 +269,7 @@ async fn a_burst_of_1000_submissions_is_group_committed() -> anyhow::Result<()> 
     let mean = 1_000.0 / blocks as f64;
     println!("burst: 1000 acknowledged in {ack_time:?}, in the chain in {:?}: {blocks} blocks, mean {mean:.1} pairs per block", start.elapsed());
     assert!(mean >= 10.0, "mean pairs per block {mean:.1} < 10");
-    for s in services {
-        s.stop().await?;
-    }
-    Ok(())
+    stop_all(services).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -306,10 +300,7 @@ async fn three_nodes_mining_concurrently_converge() -> anyhow::Result<()> {
     let chain = converged(&c, &nodes, &work).await?;
     let creators: HashSet<&str> = chain.iter().map(|b| b.creator_node_id.as_str()).collect();
     println!("three nodes: {} blocks by {:?}", chain.len(), creators);
-    for s in services {
-        s.stop().await?;
-    }
-    Ok(())
+    stop_all(services).await
 }
 
 async fn futures_join<F: std::future::Future>(it: impl Iterator<Item = F>) -> Vec<F::Output> {
@@ -480,10 +471,7 @@ async fn a_replacement_larger_than_one_message_is_reconciled_in_pages() -> anyho
     assert!(requeued >= lost_pairs as u64, "every orphaned pair re-queued: {requeued} of {lost_pairs}");
     assert!(logs_contain("reconciled in pages"), "the event came in pages");
     println!("{loser} lost {} blocks ({lost_bytes} bytes, {lost_pairs} pairs): reconciled in pages", lost.len());
-    for s in services {
-        s.stop().await?;
-    }
-    Ok(())
+    stop_all(services).await
 }
 
 /// `uwl-admin status` while the nodes run: both answer on one chain and the
