@@ -220,7 +220,7 @@ pub fn figure(line: impl std::fmt::Display) {
 }
 
 /// Stops each service gracefully; fails on the first that had failed.
-pub async fn stop_all(services: Vec<Service>) -> anyhow::Result<()> {
+pub async fn stop_all(services: impl IntoIterator<Item = Service>) -> anyhow::Result<()> {
     for s in services {
         s.stop().await?;
     }
