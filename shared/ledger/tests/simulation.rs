@@ -243,6 +243,16 @@ proptest! {
     }
 }
 
+proptest! {
+    // Seven validators: longer histories (more nodes to reach), fewer cases.
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn seven_nodes_never_lose_or_double_a_reward((skews, ops) in (proptest::collection::vec(-3_000i64..6_000, 7), proptest::collection::vec(op(7), 1..120))) {
+        run(7, skews, ops)?;
+    }
+}
+
 /// The simulation really exercises forks: a fixed history where both nodes
 /// mine on the same tip must replace a chain and re-queue the loser's pairs.
 #[test]
