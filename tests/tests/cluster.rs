@@ -119,6 +119,18 @@ impl Cluster {
         Ok(self.exec(svc, &["sh", "-c", &format!("test -e {path} && echo yes || echo no")])?.trim() == "yes")
     }
 
+    /// Waits until Prometheus scrapes `instance` and finds it up.
+    async fn scraped(&self, instance: &str) -> anyhow::Result<()> {
+        let url = format!("http://127.0.0.1:{}/api/v1/targets", self.prometheus_port);
+        wait_for(&format!("Prometheus scraping {instance}"), Duration::from_secs(60), || async {
+            let Ok(r) = reqwest::get(&url).await else { return Ok(None) };
+            let v: serde_json::Value = r.json().await?;
+            let active = v["data"]["activeTargets"].as_array().cloned().unwrap_or_default();
+            Ok(active.iter().any(|t| t["labels"]["instance"] == instance && t["health"] == "up").then_some(()))
+        })
+        .await
+    }
+
     /// nginx's address, once the cluster answers healthy through it.
     async fn ready(&self) -> anyhow::Result<Http> {
         let h = Http::new(&format!("http://127.0.0.1:{}", self.port));
@@ -423,6 +435,7 @@ async fn ingest_scales_with_one_command_and_no_request_fails() -> anyhow::Result
     })
     .await?;
     println!("requests served by ingest-1, ingest-1-2, ingest-1-3: {counts:?}");
+    cluster.scraped("ingest-1-3:9100").await?;
     println!("{}", cluster.deploy_cluster(&["scale", "node-1", "ingest=1"])?.trim());
     let containers = |svc: &str| -> anyhow::Result<String> {
         let out = Command::new("docker")
@@ -502,6 +515,8 @@ async fn a_follower_from_one_command_serves_reads_and_forwards_writes() -> anyho
     println!("receipt read from the follower: {landed}");
     let (code, _, balance) = follower("GET", &format!("/get_balance?client_id={client}"), Some(&key), None)?;
     assert_eq!((code, balance["balance"].as_u64()), (200, Some(reward)), "{balance}");
+    // Prometheus scrapes the follower's services.
+    cluster.scraped("sync-follower-1:9100").await?;
     // nginx sends the public's requests to the follower's ingest too.
     let mut seen = std::collections::BTreeSet::new();
     for _ in 0..30 {
@@ -520,6 +535,8 @@ async fn a_follower_from_one_command_serves_reads_and_forwards_writes() -> anyho
         .args(["ps", "-aq", "--filter", &format!("label=com.docker.compose.project={}", cluster.project), "--filter", "label=com.docker.compose.service=ingest-follower-1"])
         .output()?;
     assert!(left.stdout.is_empty(), "followers 0 removes the follower's services");
+    // its chain's volume is kept on purpose; this test's goes
+    Command::new("docker").args(["volume", "rm", &format!("{}_follower-1-data", cluster.project)]).output()?;
     Ok(())
 }
 
