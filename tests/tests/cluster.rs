@@ -119,6 +119,16 @@ impl Cluster {
         Ok(self.exec(svc, &["sh", "-c", &format!("test -e {path} && echo yes || echo no")])?.trim() == "yes")
     }
 
+    /// The ids of `svc`'s containers, running or not (compose labels: a
+    /// service no longer in the files is still found).
+    fn containers(&self, svc: &str) -> anyhow::Result<String> {
+        let out = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &format!("label=com.docker.compose.project={}", self.project)])
+            .args(["--filter", &format!("label=com.docker.compose.service={svc}")])
+            .output()?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
     /// Waits until Prometheus scrapes `instance` and finds it up.
     async fn scraped(&self, instance: &str) -> anyhow::Result<()> {
         let url = format!("http://127.0.0.1:{}/api/v1/targets", self.prometheus_port);
@@ -437,14 +447,7 @@ async fn ingest_scales_with_one_command_and_no_request_fails() -> anyhow::Result
     println!("requests served by ingest-1, ingest-1-2, ingest-1-3: {counts:?}");
     cluster.scraped("ingest-1-3:9100").await?;
     println!("{}", cluster.deploy_cluster(&["scale", "node-1", "ingest=1"])?.trim());
-    let containers = |svc: &str| -> anyhow::Result<String> {
-        let out = Command::new("docker")
-            .args(["ps", "-aq", "--filter", &format!("label=com.docker.compose.project={}", cluster.project)])
-            .args(["--filter", &format!("label=com.docker.compose.service={svc}")])
-            .output()?;
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-    };
-    assert_eq!((containers("ingest-1-2")?, containers("ingest-1-3")?), (String::new(), String::new()), "scaled back to one: the extra instances are removed");
+    assert_eq!((cluster.containers("ingest-1-2")?, cluster.containers("ingest-1-3")?), (String::new(), String::new()), "scaled back to one: the extra instances are removed");
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.cancel();
     let mut answers = Vec::new();
@@ -531,10 +534,7 @@ async fn a_follower_from_one_command_serves_reads_and_forwards_writes() -> anyho
     assert!(head.contains("retry-after:"), "a 503 says when to retry: {head}");
     cluster.compose(&["start", "miner-1", "miner-2"])?;
     println!("{}", cluster.deploy_cluster(&["followers", "0"])?.trim());
-    let left = Command::new("docker")
-        .args(["ps", "-aq", "--filter", &format!("label=com.docker.compose.project={}", cluster.project), "--filter", "label=com.docker.compose.service=ingest-follower-1"])
-        .output()?;
-    assert!(left.stdout.is_empty(), "followers 0 removes the follower's services");
+    assert_eq!(cluster.containers("ingest-follower-1")?, "", "followers 0 removes the follower's services");
     // its chain's volume is kept on purpose; this test's goes
     Command::new("docker").args(["volume", "rm", &format!("{}_follower-1-data", cluster.project)]).output()?;
     Ok(())
