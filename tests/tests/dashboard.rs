@@ -18,6 +18,16 @@ async fn text(b: &Browser, id: &str) -> anyhow::Result<String> {
     Ok(b.find(Locator::Id(id)).await?.text().await?)
 }
 
+/// Clicks *Submit work* and waits for the page's answer (in a block, or pending).
+async fn submit_work(b: &Browser) -> anyhow::Result<String> {
+    b.find(Locator::Id("work")).await?.click().await?;
+    wait_for("the submission's answer", LONG, || async {
+        let t = text(b, "work-status").await?;
+        Ok((t.starts_with("In block #") || t == "Reward pending inclusion in block").then_some(t))
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_uses_the_dashboard_in_a_real_browser() -> anyhow::Result<()> {
     let _serial = serial();
@@ -61,12 +71,7 @@ async fn a_worker_uses_the_dashboard_in_a_real_browser() -> anyhow::Result<()> {
     b.find(Locator::Id("register")).await?.click().await?;
     wait_for("signed in", LONG, || async { Ok(text(&b, "who").await?.starts_with("Signed in as").then_some(())) }).await?;
     // Submit work computed in the page's Web Worker.
-    b.find(Locator::Id("work")).await?.click().await?;
-    let status = wait_for("the submission's answer", LONG, || async {
-        let t = text(&b, "work-status").await?;
-        Ok((t.starts_with("In block #") || t == "Reward pending inclusion in block").then_some(t))
-    })
-    .await?;
+    let status = submit_work(&b).await?;
     println!("dashboard after Submit work: {status}");
     // The balance changes once the pair is in a block, without a reload.
     let balance = wait_for("the balance to rise", LONG, || async {
@@ -172,12 +177,7 @@ async fn the_dashboard_through_nginx_shows_a_reward_orphaned_by_a_real_fork() ->
     .await?;
     // The page's own work through the edge: a task, the submission, and
     // the receipt followed by the page's long-poll until it is in a block.
-    b.find(Locator::Id("work")).await?.click().await?;
-    let status = wait_for("the submission's answer through nginx", LONG, || async {
-        let t = text(&b, "work-status").await?;
-        Ok((t.starts_with("In block #") || t == "Reward pending inclusion in block").then_some(t))
-    })
-    .await?;
+    let status = submit_work(&b).await?;
     println!("dashboard through nginx after Submit work: {status}");
     wait_for("the page's submission shown in its block", LONG, || async { Ok(text(&b, "mine").await?.contains("in block #").then_some(())) }).await?;
     let key: String = serde_json::from_value(b.execute("return localStorage.getItem('uwl.api_key')", vec![]).await?)?;
