@@ -20,7 +20,7 @@ use uwl_ledger::{Block, Identity};
 
 use crate::repo;
 
-fn docker(args: &[&str]) -> anyhow::Result<String> {
+pub(crate) fn docker(args: &[&str]) -> anyhow::Result<String> {
     let out = Command::new("docker").args(args).output().context("running docker")?;
     if !out.status.success() {
         bail!("docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -377,6 +377,8 @@ pub struct Op {
     pub code: u16,
     pub status: String,
     pub receipt_id: String,
+    /// From the request sent to its answer.
+    pub took_ms: u64,
 }
 
 /// Every request the load made, in order.
@@ -440,10 +442,12 @@ pub async fn load(entries: Vec<(String, Url)>, clients_per_entry: usize, history
                     let Ok(result) = crate::solve_task(&task) else { continue };
                     let contract_id = task["contract_id"].as_str().unwrap_or_default().to_owned();
                     let at_ms = started.elapsed().as_millis() as u64;
+                    let sent = Instant::now();
                     let (code, body) = match h().submit(&key, &client, &contract_id, &result).await {
                         Ok((code, body, _)) => (code, body),
                         Err(e) => (0, serde_json::json!({"status": format!("{e}")})),
                     };
+                    let took_ms = sent.elapsed().as_millis() as u64;
                     history.push(Op {
                         at_ms,
                         kind: "submit",
@@ -455,6 +459,7 @@ pub async fn load(entries: Vec<(String, Url)>, clients_per_entry: usize, history
                         // an error's message in place of the status: the history says why
                         status: body["status"].as_str().or(body["message"].as_str()).unwrap_or_default().to_owned(),
                         receipt_id: body["receipt_id"].as_str().unwrap_or_default().to_owned(),
+                        took_ms,
                     });
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }

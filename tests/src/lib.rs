@@ -544,6 +544,8 @@ pub fn fast_params() -> NetworkParams {
 }
 pub mod browser;
 pub mod faults;
+pub mod relay;
+pub mod sites;
 
 /// Removes containers and networks of earlier test clusters that an aborted
 /// run left behind (they would hold the cluster's fixed edge subnet).

@@ -19,7 +19,7 @@ use uwl_tests::*;
 
 #[test]
 fn the_committed_users_file_is_the_generated_one() -> anyhow::Result<()> {
-    let generated = users_conf(&COMPOSE_NODES, COMPOSE_OPS);
+    let generated = users_conf(&COMPOSE_NODES, Some(COMPOSE_OPS));
     let path = repo().join("nats/users.conf");
     if std::env::var_os("UPDATE_NATS_USERS").is_some() {
         std::fs::write(&path, &generated)?;

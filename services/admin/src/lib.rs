@@ -54,6 +54,27 @@ pub enum Cmd {
     /// Receipts checked against every validator's chain (exit status 1
     /// unless each is in a block on every node).
     Audit(Audit),
+    /// Prints the NATS users file of one site's server: its node's
+    /// services (and the metrics service where it runs), each allowed
+    /// exactly its subjects; passwords are read from the environment.
+    NatsUsers(NatsUsers),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct NatsUsers {
+    /// The nodes whose services connect to this server (a site: its own).
+    #[arg(long, env = "NODE_ID", value_delimiter = ',', required = true)]
+    pub nodes: Vec<String>,
+    /// The metrics service's node id, when it connects to this server.
+    #[arg(long)]
+    pub ops: Option<String>,
+}
+
+impl NatsUsers {
+    pub fn conf(&self) -> String {
+        let nodes: Vec<&str> = self.nodes.iter().map(String::as_str).collect();
+        uwl_bus::permissions::users_conf(&nodes, self.ops.as_deref())
+    }
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -216,6 +237,19 @@ mod tests {
         std::fs::write(root.path().join("config/genesis.json"), serde_json::to_vec(&old)?)?;
         let err = init(&cfg(root.path())).expect_err("an outdated genesis is refused").to_string();
         assert!(err.contains("earlier release") && err.contains("down -v"), "{err}");
+        Ok(())
+    }
+
+    /// A site's server gets its own node's four users and the operators'
+    /// admin, and no metrics user unless asked for.
+    #[test]
+    fn a_sites_nats_users_are_its_nodes_alone() -> anyhow::Result<()> {
+        use clap::Parser;
+        let Some(Cmd::NatsUsers(u)) = Cli::try_parse_from(["uwl-admin", "nats-users", "--nodes", "node-3"])?.cmd else { anyhow::bail!("not parsed") };
+        let conf = u.conf();
+        let users: Vec<&str> = conf.lines().filter_map(|l| l.trim().strip_prefix("user: ")).map(|l| l.split(',').next().unwrap_or_default()).collect();
+        assert_eq!(users, ["\"sync-node-3\"", "\"miner-node-3\"", "\"verifier-node-3\"", "\"ingest-node-3\""], "{conf}");
+        assert!(conf.contains("{ user: admin, password: $NATS_ADMIN_PASSWORD }") && !conf.contains("metrics"), "{conf}");
         Ok(())
     }
 }

@@ -32,6 +32,7 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         }
+        Some(Cmd::NatsUsers(u)) => print!("{}", u.conf()),
         Some(Cmd::Verify(v)) => {
             let audit = uwl_admin::verify(&v)?;
             print!("{}", uwl_admin::report(&audit));

@@ -136,9 +136,12 @@ pub struct Permissions {
 }
 
 /// The NATS `authorization` block for `nodes` (every node's sync, miner,
-/// verifier and ingest) and the metrics service on `ops`: one user per
-/// (role, node), passwords from the environment ([`Role::password_var`]).
-pub fn users_conf(nodes: &[&str], ops: &str) -> String {
+/// verifier and ingest), the metrics service on `ops` when that server has
+/// one, and the operators' `admin`: one user per (role, node), passwords
+/// from the environment ([`Role::password_var`]). The compose cluster's
+/// servers share one (`nats/users.conf`); a site of its own generates its
+/// server's for its node alone (`uwl-admin nats-users`).
+pub fn users_conf(nodes: &[&str], ops: Option<&str>) -> String {
     let list = |v: &[String]| v.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");
     let mut out = String::from(
         "# Generated from shared/bus/src/permissions.rs (tests/tests/nats_users.rs keeps it\n\
@@ -147,7 +150,7 @@ pub fn users_conf(nodes: &[&str], ops: &str) -> String {
          # (deploy/.env).\n\
          authorization {\n  users: [\n",
     );
-    let users = nodes.iter().flat_map(|n| Role::NODE.map(|r| (r, *n))).chain([(Role::Metrics, ops)]);
+    let users = nodes.iter().flat_map(|n| Role::NODE.map(|r| (r, *n))).chain(ops.map(|o| (Role::Metrics, o)));
     for (role, node) in users {
         let p = role.permissions(node);
         out.push_str(&format!(
@@ -158,6 +161,6 @@ pub fn users_conf(nodes: &[&str], ops: &str) -> String {
             list(&p.subscribe),
         ));
     }
-    out.push_str(&format!("    # Operators and tests: everything.\n    {{ user: admin, password: ${} }}\n  ]\n}}\n", Role::Admin.password_var(ops)));
+    out.push_str(&format!("    # Operators and tests: everything.\n    {{ user: admin, password: ${} }}\n  ]\n}}\n", Role::Admin.password_var("")));
     out
 }

@@ -1,0 +1,187 @@
+//! Three validators as three separate deployments (`deploy/site`, one
+//! compose project and Docker network each, joined only through published
+//! NATS route ports), from one setting (`VALIDATORS`), under load through
+//! every site's ingest:
+//!
+//! 1. together (no delay between sites): the baseline;
+//! 2. far apart: 50 ms ± 10 ms each way on every route and 1% of the
+//!    packets lost either way; fork rate, replacements and submit latency
+//!    against the baseline (docs/capacity.md models them);
+//! 3. together again: the leader's miner killed and restarted, then one
+//!    site cut off from the other two and joined again.
+//!
+//! Then: every site on one chain within 20 s, no acknowledged reward lost
+//! or paid twice.
+
+// Container tests hold a process-wide lock (`serial`) across awaits on purpose.
+#![allow(clippy::await_holding_lock)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use uwl_tests::faults::{check, load, History, Op, Url};
+use uwl_tests::sites::Sites;
+use uwl_tests::*;
+
+const NODES: [&str; 3] = ["node-1", "node-2", "node-3"];
+/// One measured phase's length.
+const PHASE: Duration = Duration::from_secs(25);
+
+/// What one phase measured.
+#[derive(Debug)]
+struct Phase {
+    acknowledged: usize,
+    failed: usize,
+    mean_ms: f64,
+    p50_ms: u64,
+    p99_ms: u64,
+    blocks: f64,
+    orphaned: f64,
+    replacements: f64,
+}
+
+impl Phase {
+    fn fork_rate(&self) -> f64 {
+        if self.blocks + self.orphaned == 0.0 { 0.0 } else { self.orphaned / (self.blocks + self.orphaned) }
+    }
+
+    fn line(&self, name: &str) -> String {
+        format!(
+            "sites {name}: {} acknowledged ({} failed) in {} s, submit latency mean {:.0} ms p50 {} ms p99 {} ms, {} blocks, fork rate {:.1}% ({} orphaned), {} replacements",
+            self.acknowledged,
+            self.failed,
+            PHASE.as_secs(),
+            self.mean_ms,
+            self.p50_ms,
+            self.p99_ms,
+            self.blocks,
+            self.fork_rate() * 100.0,
+            self.orphaned,
+            self.replacements
+        )
+    }
+}
+
+/// Summed over every site: orphaned blocks, replacements, and node-1's tip.
+fn fork_counters(sites: &Sites) -> anyhow::Result<(f64, f64)> {
+    let mut orphaned = 0.0;
+    let mut replacements = 0.0;
+    for n in &sites.nodes {
+        orphaned += sites.counter(n, "sync", "sync_orphaned_blocks_total")?;
+        replacements += sites.counter(n, "sync", "sync_chain_replacements_total")?;
+    }
+    Ok((orphaned, replacements))
+}
+
+/// Runs `PHASE` of the load and reports it: submissions sent in the phase,
+/// and the fork counters' and tip's change over it.
+async fn measure(sites: &Sites, history: &History) -> anyhow::Result<Phase> {
+    let (o0, r0) = fork_counters(sites)?;
+    let tip0 = sites.chain("node-1").await?.last().map_or(0, |b| b.index);
+    let from = sites.started.elapsed().as_millis() as u64;
+    tokio::time::sleep(PHASE).await;
+    let to = sites.started.elapsed().as_millis() as u64;
+    let (o1, r1) = fork_counters(sites)?;
+    let tip1 = sites.chain("node-1").await?.last().map_or(0, |b| b.index);
+    let ops: Vec<Op> = history.snapshot().into_iter().filter(|o| o.kind == "submit" && (from..to).contains(&o.at_ms)).collect();
+    let mut took: Vec<u64> = ops.iter().filter(|o| o.code == 200).map(|o| o.took_ms).collect();
+    took.sort_unstable();
+    let pct = |p: f64| took.get(((took.len() as f64 * p) as usize).min(took.len().saturating_sub(1))).copied().unwrap_or(0);
+    Ok(Phase {
+        acknowledged: took.len(),
+        failed: ops.len() - took.len(),
+        mean_ms: took.iter().sum::<u64>() as f64 / took.len().max(1) as f64,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        blocks: (tip1 - tip0) as f64,
+        orphaned: o1 - o0,
+        replacements: r1 - r0,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_sites_far_apart_then_a_kill_and_a_one_against_two_partition() -> anyhow::Result<()> {
+    let _guard = serial();
+    let sites = Sites::up("sites", &NODES).await?;
+    let result = scenario(&sites).await;
+    if result.is_err() {
+        sites.save_logs("sites");
+    }
+    result
+}
+
+async fn scenario(sites: &Sites) -> anyhow::Result<()> {
+    let history = Arc::new(History::default());
+    let stop = CancellationToken::new();
+    let entries: Vec<(String, Url)> = sites.ingest.iter().map(|(n, h)| (n.clone(), Arc::new(std::sync::Mutex::new(h.base.clone())))).collect();
+    let load = tokio::spawn(load(entries, 2, history.clone(), sites.started, stop.clone()));
+    let mut windows = Vec::new();
+
+    // 1. together
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let together = measure(sites, &history).await?;
+    figure(together.line("together"));
+
+    // 2. far apart (a few seconds to settle first: connections under way)
+    let t = sites.started.elapsed().as_millis() as u64;
+    let dropped0 = sites.dropped_packets()?;
+    sites.set_far_apart(Duration::from_millis(50), Duration::from_millis(10), 0.01)?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let apart = measure(sites, &history).await?;
+    let dropped = sites.dropped_packets()? - dropped0;
+    sites.set_far_apart(Duration::ZERO, Duration::ZERO, 0.0)?;
+    windows.push((t, sites.started.elapsed().as_millis() as u64));
+    figure(apart.line("50 ms ± 10 ms apart, 1% loss"));
+    figure(format!("sites far apart: {dropped} packets dropped; latency added: mean {:.0} ms, p50 {} ms", apart.mean_ms - together.mean_ms, apart.p50_ms as i64 - together.p50_ms as i64));
+    anyhow::ensure!(dropped > 0, "the loss rules dropped no packet: the routes did not run through the relays");
+    anyhow::ensure!(apart.p50_ms > together.p50_ms + 50, "the delay did not show in the submissions' latency: {apart:?} against {together:?}");
+    anyhow::ensure!(together.acknowledged > 0 && apart.acknowledged > 0, "no submission acknowledged: {together:?} {apart:?}");
+
+    // 3. the leader's miner killed, then started again
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let leader = sites.leader("node-1").await?;
+    let t = sites.started.elapsed().as_millis() as u64;
+    sites.kill(&leader, "miner")?;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    sites.start(&leader, "miner")?;
+    windows.push((t, sites.started.elapsed().as_millis() as u64));
+    tokio::time::sleep(Duration::from_secs(8)).await;
+
+    // 4. one site against two
+    let t = sites.started.elapsed().as_millis() as u64;
+    sites.isolate("node-3");
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    sites.rejoin("node-3");
+    windows.push((t, sites.started.elapsed().as_millis() as u64));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    stop.cancel();
+    load.await?;
+
+    // one chain everywhere within 20 s
+    let healed = Instant::now();
+    let chains = wait_for("every site on one chain", Duration::from_secs(20), || async {
+        let mut chains = BTreeMap::new();
+        for n in &sites.nodes {
+            chains.insert(n.clone(), sites.chain(n).await?);
+        }
+        let tips: Vec<_> = chains.values().map(|c| c.last().map(|b| b.hash.clone())).collect();
+        Ok(tips.windows(2).all(|w| w[0] == w[1]).then_some(chains))
+    })
+    .await?;
+    figure(format!("sites: one chain on all three {:.1} s after the load stopped", healed.elapsed().as_secs_f64()));
+    let verdict = check(&history.snapshot(), &chains, &windows);
+    figure(format!(
+        "sites: {} submissions, {} acknowledged, {} lost, {} paid twice, liveness outside faults {:.3}",
+        verdict.submissions,
+        verdict.acknowledged,
+        verdict.lost.len(),
+        verdict.duplicated.len(),
+        verdict.liveness_outside_faults
+    ));
+    anyhow::ensure!(verdict.lost.is_empty(), "acknowledged rewards lost: {:?}", verdict.lost);
+    anyhow::ensure!(verdict.duplicated.is_empty(), "rewards paid twice: {:?}", verdict.duplicated);
+    anyhow::ensure!(verdict.balance_mismatch.is_empty(), "rewards of the wrong amount: {:?}", verdict.balance_mismatch);
+    anyhow::ensure!(verdict.liveness_outside_faults > 0.95, "liveness outside faults {}", verdict.liveness_outside_faults);
+    Ok(())
+}
