@@ -190,7 +190,7 @@ async fn scenario(sites: &Sites) -> anyhow::Result<()> {
         for n in &sites.nodes {
             chains.insert(n.clone(), sites.chain(n).await?);
         }
-        let tips: Vec<_> = chains.values().map(|c| c.last().map(|b| b.hash.clone())).collect();
+        let tips: Vec<_> = chains.values().map(|c| c.last().map(|b| b.hash)).collect();
         Ok(tips.windows(2).all(|w| w[0] == w[1]).then_some(chains))
     })
     .await?;
