@@ -249,7 +249,7 @@ mod tests {
         let conf = u.conf();
         let users: Vec<&str> = conf.lines().filter_map(|l| l.trim().strip_prefix("user: ")).map(|l| l.split(',').next().unwrap_or_default()).collect();
         assert_eq!(users, ["\"sync-node-3\"", "\"miner-node-3\"", "\"verifier-node-3\"", "\"ingest-node-3\""], "{conf}");
-        assert!(conf.contains("{ user: admin, password: $NATS_ADMIN_PASSWORD }") && !conf.contains("metrics"), "{conf}");
+        assert!(conf.contains("{ user: admin, password: $NATS_ADMIN_PASSWORD }") && !conf.contains("user: \"metrics-"), "{conf}");
         Ok(())
     }
 }
