@@ -319,9 +319,59 @@ fn steps_table(r: &Results, steps: &[String], md: &mut String) {
     }
 }
 
+/// CPU per reward of one role (`sync`, `nats`, ...) summed over a sites
+/// run's containers (named `node-N/<role>`).
+fn role_us(v: &Value, role: &str) -> f64 {
+    v["cpu_us_per_ok"].as_object().map_or(0.0, |m| m.iter().filter(|(k, _)| k.rsplit('/').next() == Some(role)).filter_map(|(_, us)| us.as_f64()).sum())
+}
+
+/// The capacity model against the sites runs (bench/sites): N validators,
+/// each a site of its own on this host. From the fewest sites' run, each
+/// more site adds its sync's and NATS server's cost per reward (every node
+/// stores every block); the rest is paid once. Throughput follows total
+/// CPU per reward (the same cores, equally busy).
+fn sites_table(r: &Results, md: &mut String) {
+    let mut runs: Vec<(usize, &Value)> = r
+        .labels()
+        .iter()
+        .filter_map(|l| Some((l.strip_prefix("sites-")?.parse().ok()?, r.find(l, "saturation", "submit")?)))
+        .collect();
+    runs.sort_by_key(|(n, _)| *n);
+    let Some(&(n0, base)) = runs.first() else { return };
+    let per_site = (role_us(base, "sync") + role_us(base, "nats")) / n0 as f64;
+    let _ = writeln!(md, "| sites | rewards in blocks/s | CPU per reward | sync | nats | miner | ingest | verifier | predicted CPU per reward | predicted rewards/s | off |");
+    let _ = writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (n, v) in &runs {
+        let total = f(v, "cpu_us_per_ok_total");
+        let predicted = f(base, "cpu_us_per_ok_total") + (*n as f64 - n0 as f64) * per_site;
+        let rate = f(base, "throughput_per_s") * f(base, "cpu_us_per_ok_total") / predicted;
+        let measured = f(v, "throughput_per_s");
+        let _ = writeln!(
+            md,
+            "| {n} | {measured:.0} | {total:.0} us | {:.0} us | {:.0} us | {:.0} us | {:.0} us | {:.0} us | {predicted:.0} us | {rate:.0} | {:+.0}% |",
+            role_us(v, "sync"),
+            role_us(v, "nats"),
+            role_us(v, "miner"),
+            role_us(v, "ingest"),
+            role_us(v, "verifier"),
+            (measured - rate) / rate * 100.0
+        );
+    }
+    let _ = writeln!(md, "\nModel: from the {n0}-site run, each more site adds {per_site:.0} us a reward (its sync and NATS server); throughput = the {n0}-site rate x its CPU per reward / the predicted CPU per reward.");
+}
+
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let first = args.next().unwrap_or_else(|| "bench/results/latest.jsonl".into());
+    if first == "sites" {
+        let log = PathBuf::from(args.next().context("report sites RESULTS.jsonl")?);
+        let text = std::fs::read_to_string(&log).with_context(|| format!("reading {}", log.display()))?;
+        let r = Results { rows: text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect() };
+        let mut md = String::new();
+        sites_table(&r, &mut md);
+        print!("{md}");
+        return Ok(());
+    }
     if first == "steps" {
         let log = PathBuf::from(args.next().context("report steps LOG.jsonl STEP...")?);
         let text = std::fs::read_to_string(&log).with_context(|| format!("reading {}", log.display()))?;
