@@ -217,15 +217,15 @@ impl Sites {
         }
     }
 
-    /// A counter of `node`'s `service` (the sum of its labelled series),
-    /// read from the service's own metrics inside its container.
-    pub fn counter(&self, node: &str, service: &str, name: &str) -> anyhow::Result<f64> {
+    /// A metric of `node`'s `service` (the sum of its labelled series),
+    /// read from the service's own `/metrics` inside its container; None
+    /// when no series of it is exported (a labelled family appears with
+    /// its first series).
+    pub fn metric(&self, node: &str, service: &str, name: &str) -> anyhow::Result<Option<f64>> {
         let text = docker(&["exec", &self.container(node, service)?, "curl", "-fsS", "http://127.0.0.1:9100/metrics"])?;
-        Ok(text
-            .lines()
-            .filter(|l| l.split(['{', ' ']).next() == Some(name))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum())
+        let values: Vec<f64> =
+            text.lines().filter(|l| l.split(['{', ' ']).next() == Some(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).collect();
+        Ok((!values.is_empty()).then(|| values.iter().sum()))
     }
 
     /// The leader now, by `node`'s view of its tip.

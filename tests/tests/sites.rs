@@ -17,6 +17,7 @@
 // Container tests hold a process-wide lock (`serial`) across awaits on purpose.
 #![allow(clippy::await_holding_lock)]
 
+use anyhow::Context;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -72,13 +73,14 @@ impl Phase {
     }
 }
 
-/// Summed over every site: orphaned blocks, replacements, and node-1's tip.
+/// Summed over every site's sync: blocks orphaned, chain replacements.
 fn fork_counters(sites: &Sites) -> anyhow::Result<(f64, f64)> {
     let mut orphaned = 0.0;
     let mut replacements = 0.0;
     for n in &sites.nodes {
-        orphaned += sites.counter(n, "sync", "sync_orphaned_blocks_total")?;
-        replacements += sites.counter(n, "sync", "sync_chain_replacements_total")?;
+        // by creator: no series until a block is orphaned
+        orphaned += sites.metric(n, "sync", "uwl_sync_orphaned_blocks_total")?.unwrap_or(0.0);
+        replacements += sites.metric(n, "sync", "uwl_sync_chain_replacements_total")?.context("sync exports no uwl_sync_chain_replacements_total")?;
     }
     Ok((orphaned, replacements))
 }
@@ -174,6 +176,7 @@ async fn scenario(sites: &Sites) -> anyhow::Result<()> {
 
     // 4. one site against two
     let t = sites.started.elapsed().as_millis() as u64;
+    let forks_before = fork_counters(sites)?;
     sites.isolate("node-3");
     tokio::time::sleep(Duration::from_secs(15)).await;
     sites.rejoin("node-3");
@@ -195,6 +198,14 @@ async fn scenario(sites: &Sites) -> anyhow::Result<()> {
     })
     .await?;
     figure(format!("sites: one chain on all three {:.1} s after the cut-off site joined again (the load stopped 5 s after it)", rejoined.elapsed().as_secs_f64()));
+    // both sides mined while apart: the fork shows in the counters
+    let forks_after = fork_counters(sites)?;
+    figure(format!(
+        "sites: the 15 s cut-off cost {} orphaned blocks, {} replacements",
+        forks_after.0 - forks_before.0,
+        forks_after.1 - forks_before.1
+    ));
+    anyhow::ensure!(forks_after.1 > forks_before.1, "no chain replaced after one site mined alone for 15 s: fork choice never ran");
     let verdict = check(&history.snapshot(), &chains, &windows);
     figure(format!(
         "sites: {} submissions, {} acknowledged, {} lost, {} paid twice, liveness outside faults {:.3}",
