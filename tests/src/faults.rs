@@ -7,7 +7,7 @@
 //! ledger's guarantees (no acknowledged reward lost or paid twice, liveness)
 //! run once faults heal and load stops.
 
-use crate::{wait_for, Client, Http};
+use crate::{Client, Http};
 use futures::StreamExt;
 use anyhow::{bail, Context};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -95,11 +95,7 @@ impl FaultCluster {
             started: Instant::now(),
         };
         for h in c.ingest.values() {
-            wait_for("an ingest ready", Duration::from_secs(120), || async {
-                let (code, body, _) = h.get("/health", None).await?;
-                Ok((code == 200 && body["status"] == "ok").then_some(()))
-            })
-            .await?;
+            h.ready(Duration::from_secs(120)).await?;
         }
         Ok(c)
     }

@@ -413,6 +413,15 @@ impl Http {
         Ok((status, body, headers))
     }
 
+    /// Waits until the instance's `/health` answers ok, at most `limit`.
+    pub async fn ready(&self, limit: Duration) -> anyhow::Result<()> {
+        wait_for(&format!("{} ready", self.base), limit, || async {
+            let (code, body, _) = self.get("/health", None).await?;
+            Ok((code == 200 && body["status"] == "ok").then_some(()))
+        })
+        .await
+    }
+
     pub async fn get(&self, path: &str, key: Option<&str>) -> anyhow::Result<Answer> {
         let mut r = self.client.get(format!("{}{path}", self.base));
         if let Some(k) = key {

@@ -7,7 +7,7 @@
 
 use crate::faults::docker;
 use crate::relay::Relay;
-use crate::{repo, wait_for, Http};
+use crate::{repo, Http};
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -117,11 +117,7 @@ impl Sites {
             runs.into_iter().try_for_each(|r| r.join().map_err(|_| anyhow::anyhow!("deploy/site up panicked"))?.map(drop))
         })?;
         for h in sites.ingest.values() {
-            wait_for("a site's ingest ready", Duration::from_secs(120), || async {
-                let (code, body, _) = h.get("/health", None).await?;
-                Ok((code == 200 && body["status"] == "ok").then_some(()))
-            })
-            .await?;
+            h.ready(Duration::from_secs(120)).await?;
         }
         Ok(sites)
     }
