@@ -76,7 +76,7 @@ fn measure(net: &Net, len: u64) -> Row {
         let ids: Vec<_> = ids.collect();
         let winning = store.landed_many(&ids).expect("landed");
         let r = reconcile(&winning, &replaced.orphaned, &pend);
-        mempool.apply_reconciliation(&r, &store.tip().tip_info(), None, now).expect("reconcile");
+        mempool.apply_reconciliation(&r, Some(&store.tip().tip_info()), None, now).expect("reconcile");
         replace.push(t.elapsed());
         assert_eq!(replaced.orphaned.len(), 3);
     }

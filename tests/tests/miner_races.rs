@@ -6,6 +6,7 @@
 #![allow(clippy::await_holding_lock)]
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -34,6 +35,8 @@ struct ScriptedSync {
     traps: Mutex<HashSet<Identity>>,
     peer: NodeKey,
     bus: Bus,
+    /// Blocks answered `Duplicates` (they carried a pair already in the chain).
+    refused: AtomicUsize,
 }
 
 impl ScriptedSync {
@@ -66,6 +69,28 @@ impl ScriptedSync {
         Self::lock(&self.chain).push(b);
     }
 
+    /// Serves the miner of `NODE` on the bus until the token is cancelled.
+    async fn serve(net: &TestNet, nats: &Nats) -> anyhow::Result<(Arc<Self>, CancellationToken)> {
+        let bus = Bus::connect(&nats.url, &Login::open(Role::Sync, NODE)).await?;
+        let sync = Arc::new(ScriptedSync {
+            chain: Mutex::new(vec![Block::genesis(&net.genesis)]),
+            events: Mutex::new(Vec::new()),
+            acked: watch::channel(0).0,
+            traps: Mutex::new(HashSet::new()),
+            peer: NodeKey::generate("node-9"),
+            bus: bus.clone(),
+            refused: AtomicUsize::new(0),
+        });
+        let stop = CancellationToken::new();
+        let s = sync.clone();
+        tokio::spawn(serve(bus.clone(), NODE, None, 16, stop.clone(), move |q: SyncQuery, _| s.clone().read(q)));
+        let s = sync.clone();
+        tokio::spawn(serve(bus.clone(), NODE, None, 1, stop.clone(), move |q: AppendRequest, _| s.clone().append(q)));
+        let s = sync.clone();
+        tokio::spawn(serve(bus, NODE, None, 1, stop.clone(), move |q: EventsRequest, _| s.clone().events(q)));
+        Ok((sync, stop))
+    }
+
     async fn read(self: Arc<Self>, q: SyncQuery) -> Result<Answer, RemoteError> {
         match q {
             SyncQuery::Contains(q) => q.answer(&ContainsReply { landed: q.ids.iter().map(|id| self.landed(id)).collect(), tip: self.tip() }),
@@ -85,6 +110,9 @@ impl ScriptedSync {
             block.transactions.iter().map(TxPair::identity).filter(|id| traps.remove(id)).collect()
         };
         let dups: Vec<Identity> = block.transactions.iter().map(TxPair::identity).filter(|id| self.landed(id).is_some()).collect();
+        if !dups.is_empty() {
+            self.refused.fetch_add(1, Ordering::SeqCst);
+        }
         if trapped.is_empty() {
             if !dups.is_empty() {
                 return Ok(AppendReply::Duplicates { ids: dups, tip });
@@ -135,22 +163,7 @@ async fn a_replacement_racing_the_miners_own_block_loses_no_pair() -> anyhow::Re
     let _serial = serial();
     let nats = nats().await?;
     let net = TestNet::new(1, fast_params())?;
-    let bus = Bus::connect(&nats.url, &Login::open(Role::Sync, NODE)).await?;
-    let sync = Arc::new(ScriptedSync {
-        chain: Mutex::new(vec![Block::genesis(&net.genesis)]),
-        events: Mutex::new(Vec::new()),
-        acked: watch::channel(0).0,
-        traps: Mutex::new(HashSet::new()),
-        peer: NodeKey::generate("node-9"),
-        bus: bus.clone(),
-    });
-    let stop = CancellationToken::new();
-    let s = sync.clone();
-    tokio::spawn(serve(bus.clone(), NODE, None, 16, stop.clone(), move |q: SyncQuery, _| s.clone().read(q)));
-    let s = sync.clone();
-    tokio::spawn(serve(bus.clone(), NODE, None, 1, stop.clone(), move |q: AppendRequest, _| s.clone().append(q)));
-    let s = sync.clone();
-    tokio::spawn(serve(bus.clone(), NODE, None, 1, stop.clone(), move |q: EventsRequest, _| s.clone().events(q)));
+    let (sync, stop) = ScriptedSync::serve(&net, &nats).await?;
     // Reconciliation on events only (its level-triggered pass, which also
     // drops pending pairs found in the chain, waits a minute): the races
     // below are the only way the pairs leave the mempool.
@@ -169,6 +182,13 @@ async fn a_replacement_racing_the_miners_own_block_loses_no_pair() -> anyhow::Re
     let dup = pair("racer", "duplicate", 0);
     sync.peer_block(vec![dup.clone()]);
     sync.trap(&dup);
+    // The miner checks its pairs against a tip it did not make before it
+    // mines on it (so a peer's block is no reason for a refused block): a
+    // block of its own on the peer's block first, then the pair arrives
+    // already in the chain, as a late replication does.
+    let filler = pair("racer", "filler", 0);
+    assert_eq!(c.submit(NODE, &filler, SubmitOrigin::Local, 0).await?.status, SubmitStatus::Accepted);
+    wait_for("a block of the miner's own on the peer's block", Duration::from_secs(15), || async { Ok(sync.landed(&filler.identity())) }).await?;
     // A peer's replication puts it in the mempool (a local submission
     // would be answered from the chain and not stored).
     let req = ReplicateRequest { from: "node-9".into(), pairs: vec![dup.clone()], orphaned: Vec::new(), superseded: Vec::new() };
@@ -179,6 +199,43 @@ async fn a_replacement_racing_the_miners_own_block_loses_no_pair() -> anyhow::Re
     .await;
     assert!(landed.is_ok(), "a pair dropped as a duplicate of an orphaned block is in no chain and {} pending", c.miner_stats(NODE).await?.pending);
     assert!(ScriptedSync::lock(&sync.traps).is_empty(), "both traps sprang");
+
+    miner.stop().await?;
+    stop.cancel();
+    Ok(())
+}
+
+/// Pairs pending here that a peer's block (a tip this miner did not make)
+/// already carries leave the mempool before the miner mines on that tip:
+/// no block of its own is refused for them, and the rest is mined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pairs_a_peers_block_carries_leave_the_mempool_before_the_next_block() -> anyhow::Result<()> {
+    let _serial = serial();
+    let nats = nats().await?;
+    let net = TestNet::new(1, fast_params())?;
+    let (sync, stop) = ScriptedSync::serve(&net, &nats).await?;
+    // No level-triggered reconciliation (it would drop them too) after the first, at start.
+    let miner = net.miner(NODE, &nats.url, &["--reconcile-interval-ms", "60000"])?;
+    let c = Client::connect(&nats.url).await?;
+    wait_for("the miner answers", Duration::from_secs(20), || async { Ok(c.miner_stats(NODE).await.ok().map(|_| ())) }).await?;
+
+    // The peer's pairs land in its block (which this miner has not heard
+    // of), then reach this mempool by replication together with one more.
+    let paid: Vec<TxPair> = (0..3).map(|i| pair("peer", &format!("paid-{i}"), 0)).collect();
+    let fresh = pair("peer", "fresh", 0);
+    sync.peer_block(paid.clone());
+    let mut pairs = paid.clone();
+    pairs.push(fresh.clone());
+    let req = ReplicateRequest { from: "node-9".into(), pairs, orphaned: Vec::new(), superseded: Vec::new() };
+    c.bus.ask(NODE, req, Duration::from_secs(5), &uwl_bus::RequestId::new()).await?;
+
+    let landed = wait_for("the fresh pair mined", Duration::from_secs(15), || async { Ok(sync.landed(&fresh.identity())) }).await?;
+    assert_eq!(sync.creator_at(landed.block_index), NODE);
+    assert_eq!(sync.refused.load(Ordering::SeqCst), 0, "a block carrying pairs of the peer's block was handed to sync");
+    for p in &paid {
+        assert_eq!(c.miner_receipt(NODE, p.receipt_id()).await?.pending, None, "a paid pair is still pending");
+        assert_eq!(sync.creator_at(sync.landed(&p.identity()).map(|l| l.block_index).unwrap_or_default()), "node-9");
+    }
 
     miner.stop().await?;
     stop.cancel();

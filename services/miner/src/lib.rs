@@ -138,18 +138,18 @@ async fn hear_tips(miner: Arc<Miner>, stop: CancellationToken) -> Result<(), Bus
     Ok(())
 }
 
-/// Reconciles on sync's replacement hints and tip changes, and
-/// level-triggered on the timer.
+/// Reconciles on sync's replacement hints (sync writes a chain-replaced
+/// event only when it replaces blocks: a plain extension needs nothing
+/// here, and mining checks its pairs against a tip it did not make), and
+/// level-triggered on the timer (a hint lost on the way).
 async fn reconcile_loop(miner: Arc<Miner>, stop: CancellationToken) -> Result<(), BusError> {
     let mut hints = miner.bus.subscribe::<Replaced>(&miner.id).await?;
     let mut timer = tokio::time::interval(miner.settings.reconcile_interval);
-    let mut tip_changes = miner.tip.subscribe();
     loop {
         let level = tokio::select! {
             _ = stop.cancelled() => break,
             _ = timer.tick() => true,
             _ = hints.next() => false,
-            _ = tip_changes.changed() => false,
         };
         if let Err(e) = miner.reconcile_once(level).await {
             debug!(%e, "reconciliation deferred");

@@ -10,6 +10,14 @@ use uwl_bus::proto::*;
 use uwl_bus::{RemoteError, RequestId};
 use uwl_ledger::{reconcile, Block, Identity, OrphanRecord, TxPair};
 
+/// Which pending pairs a reconciliation looks up.
+pub(crate) enum Pending {
+    /// The whole mempool.
+    All,
+    /// These (read from the mempool by the caller, under the chain turn).
+    These(Vec<TxPair>),
+}
+
 impl Miner {
     /// Applies chain-replaced events from sync's outbox; with `level`, then
     /// reconciles against the tip if it moved since the last reconciliation
@@ -29,7 +37,7 @@ impl Miner {
             self.observe_tip(reply.tip);
             if reply.partial {
                 let Some((seq, ev)) = reply.events.first() else { break };
-                self.reconcile_with(&ev.orphaned, None, &rid).await?;
+                self.reconcile_with(&ev.orphaned, Pending::All, None, &rid).await?;
                 skip_blocks += ev.orphaned.len() as u32;
                 debug!(event = seq, blocks = skip_blocks, "a page of a chain-replaced event reconciled");
                 continue;
@@ -41,7 +49,7 @@ impl Miner {
                 if skip_blocks > 0 {
                     info!(event = seq, blocks = skip_blocks as usize + ev.orphaned.len(), "a chain-replaced event larger than one message reconciled in pages");
                 }
-                self.reconcile_with(&ev.orphaned, Some(seq), &rid).await?;
+                self.reconcile_with(&ev.orphaned, Pending::All, Some(seq), &rid).await?;
                 skip_blocks = 0;
             }
         }
@@ -50,7 +58,7 @@ impl Miner {
         }
         let reconciled = self.with_mempool(|m| m.reconciled_tip()).await?;
         if reconciled != Some(*self.tip.borrow()) {
-            self.reconcile_with(&[], None, &rid).await?;
+            self.reconcile_with(&[], Pending::All, None, &rid).await?;
         }
         let (len, oldest) = self.with_mempool(|m| Ok((m.len()?, m.oldest_received_ms()?))).await?;
         self.metrics.pending.set(len as i64);
@@ -59,8 +67,20 @@ impl Miner {
         Ok(())
     }
 
-    async fn reconcile_with(self: &Arc<Self>, orphaned: &[Block], seq: Option<u64>, rid: &RequestId) -> Result<(), RemoteError> {
-        let pending = self.with_mempool(|m| m.pending(u64::MAX >> 1)).await?;
+    /// Reconciles `orphaned` blocks and the `pending` pairs named against
+    /// sync's chain and applies the result. Only a reconciliation of the
+    /// whole mempool is remembered as made against the tip.
+    pub(crate) async fn reconcile_with(
+        self: &Arc<Self>,
+        orphaned: &[Block],
+        pending: Pending,
+        seq: Option<u64>,
+        rid: &RequestId,
+    ) -> Result<(), RemoteError> {
+        let (pending, whole) = match pending {
+            Pending::All => (self.with_mempool(|m| m.pending(u64::MAX >> 1)).await?, true),
+            Pending::These(pairs) => (pairs, false),
+        };
         let mut ids: Vec<Identity> = pending.iter().map(TxPair::identity).collect();
         let mut seen: HashSet<Identity> = ids.iter().cloned().collect();
         for p in orphaned.iter().flat_map(|b| &b.transactions) {
@@ -72,7 +92,7 @@ impl Miner {
         let r = reconcile(&landed, orphaned, &pending);
         let requeued = r.requeue.len();
         let (now, record) = (self.now(), r.clone());
-        self.with_mempool(move |m| m.apply_reconciliation(&record, &tip, seq, now)).await?;
+        self.with_mempool(move |m| m.apply_reconciliation(&record, whole.then_some(&tip), seq, now)).await?;
         // Every validator keeps the owners' records, so a client reads the
         // same whichever node serves it.
         let records: Vec<OrphanRecord> = r

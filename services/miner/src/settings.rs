@@ -32,6 +32,13 @@ pub struct Settings {
     /// How often the leader checks for pending pairs to mine.
     #[arg(long = "mine-interval-ms", env = "MINE_INTERVAL_MS", default_value = "20", value_parser = millis)]
     pub mine_interval: Duration,
+    /// Shortest time from the start of one block of this miner to the start
+    /// of its next: under a steady trickle a block gathers what arrived
+    /// meanwhile instead of carrying one or two pairs (every block costs a
+    /// signature, a durable append on every node, announcements and a
+    /// pull, whatever it carries). 0: back to back.
+    #[arg(long = "block-interval-ms", env = "BLOCK_INTERVAL_MS", default_value = "10", value_parser = millis)]
+    pub block_interval: Duration,
     /// Mine only once the oldest pending pair has waited this long: trades
     /// latency for fuller blocks (0: mine at once).
     #[arg(long = "min-pending-age-ms", env = "MIN_PENDING_AGE_MS", default_value = "0", value_parser = millis)]

@@ -178,14 +178,15 @@ impl Mempool {
         Ok(n)
     }
 
-    /// Applies a reconciliation in one transaction and remembers `tip` as the
-    /// last tip reconciled against. Applying the same one twice is harmless.
+    /// Applies a reconciliation in one transaction and, if given, remembers
+    /// `tip` as the last tip the whole mempool was reconciled against.
+    /// Applying the same one twice is harmless.
     /// `event_seq`, if given, is the chain-replaced event this came from,
     /// recorded in the same transaction ([`Self::last_event_seq`]).
     pub fn apply_reconciliation(
         &mut self,
         r: &Reconciliation,
-        tip: &TipInfo,
+        tip: Option<&TipInfo>,
         event_seq: Option<u64>,
         now_ms: u64,
     ) -> Result<()> {
@@ -200,7 +201,9 @@ impl Mempool {
         for s in &r.superseded {
             insert_superseded(&tx, s, now_ms)?;
         }
-        db::set_meta(&tx, "reconciled_tip", &encode(tip)?)?;
+        if let Some(tip) = tip {
+            db::set_meta(&tx, "reconciled_tip", &encode(tip)?)?;
+        }
         if let Some(seq) = event_seq {
             db::set_meta(&tx, "last_event_seq", &seq.to_string())?;
         }

@@ -35,7 +35,7 @@ fn a_mempool_copy_and_its_chain_position_forgotten() {
     let p = pair("client-1", "c-1", 0);
     m.insert(&p, Origin::Local, T0).unwrap();
     let tip = Net::new(2).block0().tip_info();
-    m.apply_reconciliation(&Default::default(), &tip, Some(7), T0).unwrap();
+    m.apply_reconciliation(&Default::default(), Some(&tip), Some(7), T0).unwrap();
     assert_eq!((m.last_event_seq().unwrap(), m.reconciled_tip().unwrap()), (7, Some(tip)));
     let copy = dir.path().join("copy.sqlite");
     m.copy_to(&copy).unwrap();

@@ -53,7 +53,7 @@ fn reconciliation_is_applied_durably_and_idempotently() {
 
     let winning = ForkView::new(&chain, 0, &[w1.clone(), w2.clone()]);
     let r = reconcile(&winning, std::slice::from_ref(&ours), &m.pending(100).unwrap());
-    m.apply_reconciliation(&r, &w2.tip_info(), Some(4), T0 + 10).unwrap();
+    m.apply_reconciliation(&r, Some(&w2.tip_info()), Some(4), T0 + 10).unwrap();
     assert_eq!(m.last_event_seq().unwrap(), 4);
     let state = |m: &Mempool| {
         let mut ids: Vec<_> = m.pending(100).unwrap().iter().map(|p| p.identity().contract_id).collect();
@@ -72,7 +72,7 @@ fn reconciliation_is_applied_durably_and_idempotently() {
     let mut m = Mempool::open(&path).unwrap();
     assert_eq!(m.reconciled_tip().unwrap(), Some(w2.tip_info()));
     let again = reconcile(&winning, &[ours], &m.pending(100).unwrap());
-    m.apply_reconciliation(&again, &w2.tip_info(), None, T0 + 20).unwrap();
+    m.apply_reconciliation(&again, Some(&w2.tip_info()), None, T0 + 20).unwrap();
     assert_eq!(m.last_event_seq().unwrap(), 4);
     assert_eq!(state(&m), expected);
     assert_eq!(m.orphaned_for_client("alice", None, 100).unwrap().len(), 3);
