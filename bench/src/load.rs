@@ -175,6 +175,9 @@ struct Tally {
     errors: BTreeMap<String, u64>,
     /// ok completions per second since the start.
     timeline: Vec<u64>,
+    /// The slowest request (due -> in block, ms) by the second it was due
+    /// in: where in a run the tail comes from.
+    slowest: Vec<u64>,
     last_done: Duration,
     /// With an event at this offset: latency of requests due before it and
     /// in the `AFTER_EVENT` after it.
@@ -185,7 +188,7 @@ impl Tally {
     fn new(event_at: Option<Duration>) -> Self {
         let h = || Histogram::new_with_bounds(1, 120_000_000, 3).expect("histogram bounds");
         let event = event_at.map(|at| (at, h(), h()));
-        Self { block: h(), ack: h(), ok: 0, errors: BTreeMap::new(), timeline: Vec::new(), last_done: Duration::ZERO, event }
+        Self { block: h(), ack: h(), ok: 0, errors: BTreeMap::new(), timeline: Vec::new(), slowest: Vec::new(), last_done: Duration::ZERO, event }
     }
 
     fn error(&mut self, kind: impl Into<String>) {
@@ -356,6 +359,11 @@ fn record(tally: &Mutex<Tally>, start: Instant, due: Instant, outcome: Outcome) 
                 }
             }
             t.ack.saturating_record(us(ack));
+            let due_sec = offset.as_secs() as usize;
+            if t.slowest.len() <= due_sec {
+                t.slowest.resize(due_sec + 1, 0);
+            }
+            t.slowest[due_sec] = t.slowest[due_sec].max(due.elapsed().as_millis() as u64);
             let sec = done.as_secs() as usize;
             if t.timeline.len() <= sec {
                 t.timeline.resize(sec + 1, 0);
@@ -466,7 +474,7 @@ fn summary(label: &str, scenario: &str, target: Target, shape: Shape, duration: 
         "p50_ms": ms(&t.block, 0.5), "p90_ms": ms(&t.block, 0.9), "p99_ms": ms(&t.block, 0.99),
         "p999_ms": ms(&t.block, 0.999), "max_ms": t.block.max() as f64 / 1_000.0,
         "ack_p50_ms": ms(&t.ack, 0.5), "ack_p99_ms": ms(&t.ack, 0.99),
-        "timeline": t.timeline, "cluster": deltas, "event_at_s": event_at,
+        "timeline": t.timeline, "slowest_ms_by_due_second": t.slowest, "cluster": deltas, "event_at_s": event_at,
         // CPU per completed request (reward in a block, or /livez answer), by service and in all
         "cpu_us_per_ok": cpu.as_ref().map(|c| c.iter().map(|(s, ns)| (s.clone(), json!(*ns as f64 / 1_000.0 / t.ok.max(1) as f64))).collect::<serde_json::Map<_, _>>()),
         "cpu_us_per_ok_total": cpu.as_ref().map(|c| c.values().sum::<u64>() as f64 / 1_000.0 / t.ok.max(1) as f64),

@@ -46,7 +46,7 @@ fn free_port(host: IpAddr) -> anyhow::Result<u16> {
 
 fn site_script(project: Option<&str>, args: &[&str], env: &[(&str, String)]) -> anyhow::Result<String> {
     let mut cmd = Command::new(repo().join("deploy/site"));
-    cmd.args(args).env("PROFILE", "dev").env("UWL_HEALTH_INTERVAL", "1s");
+    cmd.args(args).env("PROFILE", "dev");
     if let Some(p) = project {
         cmd.env("UWL_PROJECT", p);
     }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use uwl_ledger::{Identity, ReceiptId, Reconciliation, TipInfo, TxPair};
 
-pub const MEMPOOL_SCHEMA_VERSION: i64 = 2;
+pub const MEMPOOL_SCHEMA_VERSION: i64 = 3;
 
 /// How a pair reached this mempool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,7 +58,8 @@ pub struct Mempool {
 
 impl Mempool {
     pub fn open(path: &Path) -> Result<Self> {
-        let mut m = Self { conn: db::open(path, &format!("{}{}", schema::MEMPOOL, schema::SET_ASIDE), MEMPOOL_SCHEMA_VERSION, &[schema::SET_ASIDE])? };
+        let tables = format!("{}{}{}", schema::MEMPOOL, schema::SET_ASIDE, schema::FALLBACK_INDEX);
+        let mut m = Self { conn: db::open(path, &tables, MEMPOOL_SCHEMA_VERSION, &[schema::SET_ASIDE, schema::FALLBACK_INDEX])? };
         m.set_aside_undecodable()?;
         Ok(m)
     }
@@ -131,10 +132,7 @@ impl Mempool {
 
     /// Up to `limit` pairs submitted here in fallback, oldest first.
     pub fn fallback(&self, limit: u64) -> Result<Vec<TxPair>> {
-        self.pairs(
-            "SELECT pair FROM pending WHERE origin = 'fallback' ORDER BY received_ms, client_id, contract_id LIMIT ?1",
-            [to_i64(limit)?],
-        )
+        self.pairs(schema::FALLBACK_SQL, [to_i64(limit)?])
     }
 
     /// Up to `limit` of the client's pending pairs after receipt `after`, in
@@ -236,6 +234,12 @@ impl Mempool {
     /// The last chain-replaced event applied (0 if none).
     pub fn last_event_seq(&self) -> Result<u64> {
         Ok(db::get_meta(&self.conn, "last_event_seq")?.and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
+    /// `EXPLAIN QUERY PLAN` of the look-ups mining makes at every wake-up,
+    /// so tests can hold them to indexes.
+    pub fn query_plans(&self) -> Result<Vec<(&'static str, String)>> {
+        [schema::FALLBACK_SQL].into_iter().map(|sql| Ok((sql, db::query_plan(&self.conn, sql)?))).collect()
     }
 
     /// The tip the last reconciliation was made against.

@@ -95,3 +95,14 @@ CREATE TABLE set_aside (
     at_ms      INTEGER NOT NULL
 ) WITHOUT ROWID;
 ";
+
+/// Version 3: the pairs submitted here in fallback, oldest first, without
+/// a scan of every pending pair (a follower's mempool holds its peer's
+/// replicated pairs, and it looks for fallback pairs at every wake-up).
+/// Partial: the other pending pairs cost it nothing.
+pub(crate) const FALLBACK_INDEX: &str = "
+CREATE INDEX IF NOT EXISTS pending_fallback ON pending (received_ms) WHERE origin = 'fallback';
+";
+
+pub(crate) const FALLBACK_SQL: &str =
+    "SELECT pair FROM pending WHERE origin = 'fallback' ORDER BY received_ms, client_id, contract_id LIMIT ?1";

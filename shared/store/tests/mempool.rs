@@ -83,7 +83,7 @@ fn reconciliation_is_applied_durably_and_idempotently() {
 /// pending row that no longer decodes (an amount past what a store holds)
 /// is set aside instead of failing every read and every mining attempt.
 #[test]
-fn a_version_1_store_migrates_and_an_undecodable_pair_is_set_aside() {
+fn a_version_1_store_migrates_to_the_latest_and_an_undecodable_pair_is_set_aside() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mempool.sqlite");
     let (good, bad) = (pair("alice", "c1", 0), pair("mallory", "c2", 0));
@@ -94,13 +94,17 @@ fn a_version_1_store_migrates_and_an_undecodable_pair_is_set_aside() {
     {
         // Back to what release 1 wrote, with an amount it let through.
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("DROP TABLE set_aside; UPDATE meta SET value = '1' WHERE key = 'schema_version';").unwrap();
+        conn.execute_batch("DROP TABLE set_aside; DROP INDEX pending_fallback; UPDATE meta SET value = '1' WHERE key = 'schema_version';").unwrap();
         let mut v = serde_json::to_value(&bad).unwrap();
         v["reward_tx"]["amount"] = serde_json::json!(u64::MAX);
         conn.execute("UPDATE pending SET pair = ?1 WHERE client_id = 'mallory'", [v.to_string()]).unwrap();
     }
     let mut m = Mempool::open(&path).unwrap();
     assert_eq!(m.pending(10).unwrap(), vec![good.clone()], "the bad row no longer stops reads");
+    // version 3: the fallback look-up no longer scans every pending pair
+    for (sql, plan) in m.query_plans().unwrap() {
+        assert!(plan.contains("USING INDEX pending_fallback"), "{sql}: {plan}");
+    }
     let aside = m.set_aside_records(10).unwrap();
     assert_eq!(aside.len(), 1);
     assert_eq!(aside[0].0, bad.receipt_id());
