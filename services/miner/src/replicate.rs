@@ -108,15 +108,22 @@ impl Miner {
 
     /// Anti-entropy: pending pairs are pushed to peers again on a timer,
     /// and the owners' records a page at a time (walking the tables by
-    /// receipt id, from the start again at their end).
+    /// receipt id, from the start again at their end). Only pairs pending
+    /// here for a whole period go: a younger one was replicated when it
+    /// was accepted, or came from a peer, and is most likely mined by now
+    /// (pushing the last period's pairs back to the leader that mined them
+    /// put them in its mempool again, in a burst every period).
     pub(crate) async fn anti_entropy_loop(self: Arc<Self>, stop: CancellationToken) -> Result<(), BusError> {
         let mut timer = tokio::time::interval(self.settings.anti_entropy_interval);
         let (mut orphaned_after, mut superseded_after) = (None, None);
         loop {
             tokio::select! { _ = stop.cancelled() => break, _ = timer.tick() => {} }
             let (oa, sa) = (orphaned_after, superseded_after);
+            let before = self.now().saturating_sub(self.settings.anti_entropy_interval.as_millis() as u64);
             let read = self
-                .with_mempool(move |mp| Ok((mp.pending(5_000)?, mp.orphaned_page(oa.as_ref(), RECORDS_PAGE)?, mp.superseded_page(sa.as_ref(), RECORDS_PAGE)?)))
+                .with_mempool(move |mp| {
+                    Ok((mp.pending_before(before, 5_000)?, mp.orphaned_page(oa.as_ref(), RECORDS_PAGE)?, mp.superseded_page(sa.as_ref(), RECORDS_PAGE)?))
+                })
                 .await;
             let (pending, orphaned, superseded) = match read {
                 Ok(r) => r,

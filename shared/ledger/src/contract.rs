@@ -102,9 +102,12 @@ impl TaskBounds {
 }
 
 impl Contract {
-    /// The contract id: this record, signed by `issuer`.
+    /// The contract id: this record, signed by `issuer`. The process that
+    /// signed it opens it later without verifying the signature again.
     pub fn seal(&self, issuer: &NodeKey) -> String {
-        token::seal(issuer, CONTRACT_PREFIX, self)
+        let id = token::seal(issuer, CONTRACT_PREFIX, self);
+        remember(&id, issuer.public_key(), self.clone());
+        id
     }
 
     /// Checks the signature under one of `issuers` and decodes the record.
@@ -112,18 +115,13 @@ impl Contract {
     /// answered from a bounded memo of (signer, record) by contract id,
     /// valid while its signer is among `issuers`.
     pub fn open(issuers: &[PublicKey], contract_id: &str) -> Result<Self, ContractError> {
-        let key = Hash32::digest(&[b"uwl/contract-memo/v1", contract_id.as_bytes()]);
-        if let Some((signer, c)) = memo().get(&key) {
+        if let Some((signer, c)) = memo().get(&memo_key(contract_id)) {
             if issuers.contains(signer) {
                 return Ok(c.clone());
             }
         }
         let (contract, signer): (Self, PublicKey) = token::open(issuers, CONTRACT_PREFIX, contract_id)?;
-        let mut memo = memo();
-        if memo.len() >= MEMO_CAP {
-            memo.clear();
-        }
-        memo.insert(key, (signer, contract.clone()));
+        remember(contract_id, signer, contract.clone());
         Ok(contract)
     }
 
@@ -140,6 +138,19 @@ static OPENED: LazyLock<Mutex<HashMap<Hash32, (PublicKey, Contract)>>> = LazyLoc
 
 fn memo() -> MutexGuard<'static, HashMap<Hash32, (PublicKey, Contract)>> {
     OPENED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn memo_key(contract_id: &str) -> Hash32 {
+    Hash32::digest(&[b"uwl/contract-memo/v1", contract_id.as_bytes()])
+}
+
+/// A contract whose signature by `signer` is known good (verified, or made here).
+fn remember(contract_id: &str, signer: PublicKey, contract: Contract) {
+    let mut memo = memo();
+    if memo.len() >= MEMO_CAP {
+        memo.clear();
+    }
+    memo.insert(memo_key(contract_id), (signer, contract));
 }
 
 impl TxPair {
@@ -171,6 +182,15 @@ mod tests {
 
     fn contract(spec: TaskSpec) -> Contract {
         Contract { spec, seed: 7, client_id: "alice".into(), reward: 5, expires_at: 2_000 }
+    }
+
+    #[test]
+    fn a_contract_sealed_here_is_remembered_under_its_signer() {
+        let k = testkit::issuer();
+        let c = Contract { seed: 99_001, ..contract(TaskSpec::Hash { difficulty_bits: 8 }) };
+        let id = c.seal(&k);
+        assert_eq!(memo().get(&memo_key(&id)).cloned(), Some((k.public_key(), c.clone())), "opening it needs no verification");
+        assert_eq!(Contract::open(&testkit::issuers(), &id), Ok(c));
     }
 
     #[test]

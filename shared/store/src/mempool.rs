@@ -130,6 +130,14 @@ impl Mempool {
         self.pairs("SELECT pair FROM pending ORDER BY received_ms, client_id, contract_id LIMIT ?1", [to_i64(limit)?])
     }
 
+    /// Up to `limit` pending pairs received before `before_ms`, oldest first.
+    pub fn pending_before(&self, before_ms: u64, limit: u64) -> Result<Vec<TxPair>> {
+        self.pairs(
+            "SELECT pair FROM pending WHERE received_ms < ?1 ORDER BY received_ms, client_id, contract_id LIMIT ?2",
+            [to_i64(before_ms)?, to_i64(limit)?],
+        )
+    }
+
     /// Up to `limit` pairs submitted here in fallback, oldest first.
     pub fn fallback(&self, limit: u64) -> Result<Vec<TxPair>> {
         self.pairs(schema::FALLBACK_SQL, [to_i64(limit)?])

@@ -145,3 +145,16 @@ fn client_lists_page_by_receipt_and_peer_records_are_idempotent() {
     assert_eq!(m.superseded_page(None, 10).unwrap(), sup);
     assert_eq!(m.superseded_by(&mine[0].receipt_id()).unwrap(), Some(mine[1].receipt_id()));
 }
+
+/// Anti-entropy pushes only pairs pending for a while: the look-up by age.
+#[test]
+fn pending_before_a_time_leaves_younger_pairs_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = Mempool::open(&dir.path().join("mempool.sqlite")).unwrap();
+    let (old, young) = (pair("dave", "old", 0), pair("dave", "young", 0));
+    m.insert(&old, Origin::Replicated, T0).unwrap();
+    m.insert(&young, Origin::Local, T0 + 10).unwrap();
+    assert_eq!(m.pending_before(T0 + 5, 10).unwrap(), vec![old.clone()]);
+    assert_eq!(m.pending_before(T0 + 11, 10).unwrap(), vec![old, young]);
+    assert!(m.pending_before(T0, 10).unwrap().is_empty());
+}
