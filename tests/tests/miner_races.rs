@@ -154,22 +154,55 @@ impl ScriptedSync {
     }
 }
 
+/// The miner of `NODE` against a scripted sync. Its level-triggered
+/// reconciliation (which also drops pending pairs found in the chain) runs
+/// at start and then a minute apart: what the tests look at is the only
+/// other way pairs leave the mempool.
+struct Rig {
+    sync: Arc<ScriptedSync>,
+    stop: CancellationToken,
+    miner: Service,
+    c: Client,
+    _net: TestNet,
+    _nats: Nats,
+    _serial: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Rig {
+    async fn start() -> anyhow::Result<Self> {
+        let serial = serial();
+        let nats = nats().await?;
+        let net = TestNet::new(1, fast_params())?;
+        let (sync, stop) = ScriptedSync::serve(&net, &nats).await?;
+        let miner = net.miner(NODE, &nats.url, &["--reconcile-interval-ms", "60000"])?;
+        let c = Client::connect(&nats.url).await?;
+        wait_for("the miner answers", Duration::from_secs(20), || async { Ok(c.miner_stats(NODE).await.ok().map(|_| ())) }).await?;
+        Ok(Self { sync, stop, miner, c, _net: net, _nats: nats, _serial: serial })
+    }
+
+    /// `pairs` offered by a peer's replication (a local submission of a
+    /// pair in the chain would be answered from the chain, not stored).
+    async fn replicated(&self, pairs: Vec<TxPair>) -> anyhow::Result<()> {
+        let req = ReplicateRequest { from: "node-9".into(), pairs, orphaned: Vec::new(), superseded: Vec::new() };
+        self.c.bus.ask(NODE, req, Duration::from_secs(5), &uwl_bus::RequestId::new()).await?;
+        Ok(())
+    }
+
+    async fn finish(self) -> anyhow::Result<()> {
+        self.miner.stop().await?;
+        self.stop.cancel();
+        Ok(())
+    }
+}
+
 /// A pair mined into a block that a replacement orphans before the miner
 /// has taken it out of its mempool, and a pair that sync names as already
 /// in the chain in a block orphaned at that moment: both are re-queued and
 /// land, whatever order the miner's mining and reconciliation run in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replacement_racing_the_miners_own_block_loses_no_pair() -> anyhow::Result<()> {
-    let _serial = serial();
-    let nats = nats().await?;
-    let net = TestNet::new(1, fast_params())?;
-    let (sync, stop) = ScriptedSync::serve(&net, &nats).await?;
-    // Reconciliation on events only (its level-triggered pass, which also
-    // drops pending pairs found in the chain, waits a minute): the races
-    // below are the only way the pairs leave the mempool.
-    let miner = net.miner(NODE, &nats.url, &["--reconcile-interval-ms", "60000"])?;
-    let c = Client::connect(&nats.url).await?;
-    wait_for("the miner answers", Duration::from_secs(20), || async { Ok(c.miner_stats(NODE).await.ok().map(|_| ())) }).await?;
+    let rig = Rig::start().await?;
+    let (sync, c) = (&rig.sync, &rig.c);
 
     // 1. The miner's own block orphaned between `Appended` and its mempool update.
     let mined = pair("racer", "appended", 0);
@@ -189,10 +222,7 @@ async fn a_replacement_racing_the_miners_own_block_loses_no_pair() -> anyhow::Re
     let filler = pair("racer", "filler", 0);
     assert_eq!(c.submit(NODE, &filler, SubmitOrigin::Local, 0).await?.status, SubmitStatus::Accepted);
     wait_for("a block of the miner's own on the peer's block", Duration::from_secs(15), || async { Ok(sync.landed(&filler.identity())) }).await?;
-    // A peer's replication puts it in the mempool (a local submission
-    // would be answered from the chain and not stored).
-    let req = ReplicateRequest { from: "node-9".into(), pairs: vec![dup.clone()], orphaned: Vec::new(), superseded: Vec::new() };
-    c.bus.ask(NODE, req, Duration::from_secs(5), &uwl_bus::RequestId::new()).await?;
+    rig.replicated(vec![dup.clone()]).await?;
     let landed = wait_for("the pair named a duplicate re-queued and mined", Duration::from_secs(15), || async {
         Ok(sync.landed(&dup.identity()).filter(|l| sync.creator_at(l.block_index) == NODE))
     })
@@ -200,9 +230,7 @@ async fn a_replacement_racing_the_miners_own_block_loses_no_pair() -> anyhow::Re
     assert!(landed.is_ok(), "a pair dropped as a duplicate of an orphaned block is in no chain and {} pending", c.miner_stats(NODE).await?.pending);
     assert!(ScriptedSync::lock(&sync.traps).is_empty(), "both traps sprang");
 
-    miner.stop().await?;
-    stop.cancel();
-    Ok(())
+    rig.finish().await
 }
 
 /// Pairs pending here that a peer's block (a tip this miner did not make)
@@ -210,14 +238,8 @@ async fn a_replacement_racing_the_miners_own_block_loses_no_pair() -> anyhow::Re
 /// no block of its own is refused for them, and the rest is mined.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pairs_a_peers_block_carries_leave_the_mempool_before_the_next_block() -> anyhow::Result<()> {
-    let _serial = serial();
-    let nats = nats().await?;
-    let net = TestNet::new(1, fast_params())?;
-    let (sync, stop) = ScriptedSync::serve(&net, &nats).await?;
-    // No level-triggered reconciliation (it would drop them too) after the first, at start.
-    let miner = net.miner(NODE, &nats.url, &["--reconcile-interval-ms", "60000"])?;
-    let c = Client::connect(&nats.url).await?;
-    wait_for("the miner answers", Duration::from_secs(20), || async { Ok(c.miner_stats(NODE).await.ok().map(|_| ())) }).await?;
+    let rig = Rig::start().await?;
+    let (sync, c) = (&rig.sync, &rig.c);
 
     // The peer's pairs land in its block (which this miner has not heard
     // of), then reach this mempool by replication together with one more.
@@ -226,8 +248,7 @@ async fn pairs_a_peers_block_carries_leave_the_mempool_before_the_next_block() -
     sync.peer_block(paid.clone());
     let mut pairs = paid.clone();
     pairs.push(fresh.clone());
-    let req = ReplicateRequest { from: "node-9".into(), pairs, orphaned: Vec::new(), superseded: Vec::new() };
-    c.bus.ask(NODE, req, Duration::from_secs(5), &uwl_bus::RequestId::new()).await?;
+    rig.replicated(pairs).await?;
 
     let landed = wait_for("the fresh pair mined", Duration::from_secs(15), || async { Ok(sync.landed(&fresh.identity())) }).await?;
     assert_eq!(sync.creator_at(landed.block_index), NODE);
@@ -237,7 +258,5 @@ async fn pairs_a_peers_block_carries_leave_the_mempool_before_the_next_block() -
         assert_eq!(sync.creator_at(sync.landed(&p.identity()).map(|l| l.block_index).unwrap_or_default()), "node-9");
     }
 
-    miner.stop().await?;
-    stop.cancel();
-    Ok(())
+    rig.finish().await
 }
