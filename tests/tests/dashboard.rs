@@ -101,11 +101,15 @@ async fn a_worker_uses_the_dashboard_in_a_real_browser() -> anyhow::Result<()> {
         vec![json!(receipt), entry],
     )
     .await?;
-    let retry = wait_for("a Retry button", LONG, || async {
-        Ok(b.find(Locator::Css(&format!("button[aria-label='Retry submission {}']", &receipt[..10]))).await.ok())
+    // The list re-renders as the page refreshes: a button found a moment
+    // ago may be gone (a stale element), so each attempt finds it anew.
+    wait_for("the Retry button clicked", LONG, || async {
+        let Ok(retry) = b.find(Locator::Css(&format!("button[aria-label='Retry submission {}']", &receipt[..10]))).await else {
+            return Ok(None);
+        };
+        Ok(retry.click().await.ok())
     })
     .await?;
-    retry.click().await?;
     wait_for("the retried reward in a block", LONG, || async {
         let bal: u64 = text(&b, "balance").await?.parse().unwrap_or(0);
         Ok((bal == 10).then_some(()))
